@@ -1,0 +1,15 @@
+"""keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
+
+from keras_crosswise import initializers, layers, ops, regularizers
+from keras_crosswise.layers import CZDense
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CZDense",
+    "__version__",
+    "initializers",
+    "layers",
+    "ops",
+    "regularizers",
+]

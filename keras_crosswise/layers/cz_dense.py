@@ -1,0 +1,186 @@
+"""CZDense: a dense layer whose weight matrix is made of diagonal blocks."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_crosswise._validation import check_feature_axis, check_positive_int
+from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
+
+
+@keras.saving.register_keras_serializable(package="keras_crosswise")
+class CZDense(keras.layers.Layer):
+    """Dense layer with a diagonal-block weight matrix (Dr. of Crosswise).
+
+    Computes `output = activation(W_hat @ x + bias)` (Eq. 3), where W_hat, of
+    shape `(units, n)` for `n` input features, is a block matrix of diagonal
+    blocks stored only by its diagonals (the vector `c` of Eq. 5, held in
+    `kernel`). The product is the c&z operand of Eq. 6, `c * x`:
+
+    - `units == n`: W_hat is one diagonal; `n` weights.
+    - `units > n`: ceil(units / n) diagonal blocks stacked vertically (Sec. 3.1,
+      Fig. 2), the output trimmed to `units`; `units` weights. Output `j` is
+      `kernel[j] * x[j % n]`.
+    - `units < n`: ceil(n / units) diagonal blocks side by side, the input
+      zero-padded to a multiple of `units`; `n` weights. Input `i` reaches only
+      output `i % units`, with weight `kernel[i]`.
+
+    So `kernel` has `max(n, units)` entries instead of the `n * units` of
+    `Dense`. Note that a stack of CZDense layers never mixes features: each
+    output depends on the inputs of one residue class only. Put a `Dense` (or
+    FastfoodDense) layer where features must interact.
+
+    Args:
+        units: positive integer, dimensionality of the output space.
+        activation: activation function; `None` means linear.
+        use_bias: whether the layer adds a bias vector.
+        kernel_initializer: initializer of the diagonal weights. Defaults to
+            `IdentityDiagonal()` (all ones), so a square layer starts as the
+            identity; see the README for how this default was chosen.
+        bias_initializer: initializer of the bias vector.
+        kernel_regularizer: regularizer applied to the diagonal weights, e.g.
+            `keras_crosswise.regularizers.IdentityL2`.
+        bias_regularizer: regularizer applied to the bias vector.
+        activity_regularizer: regularizer applied to the output.
+        kernel_constraint: constraint applied to the diagonal weights.
+        bias_constraint: constraint applied to the bias vector.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        N-D tensor with shape `(..., n)`, rank at least 2.
+
+    Output shape:
+        N-D tensor with shape `(..., units)`.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input(shape=(64,)),
+    ...     keras_crosswise.layers.CZDense(256, activation="relu"),
+    ...     keras.layers.Dense(10),
+    ... ])
+    >>> model.layers[0].kernel.shape
+    (256,)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = check_positive_int("units", units)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or IdentityDiagonal()
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
+        self.input_dim = input_dim
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(max(input_dim, self.units),),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    def call(self, inputs):
+        rank = len(inputs.shape)
+        if self.units >= self.input_dim:
+            # Vertical diagonal blocks: output j sees input j % n (Fig. 2).
+            num_blocks = -(-self.units // self.input_dim)
+            if num_blocks > 1:
+                inputs = ops.tile(inputs, [1] * (rank - 1) + [num_blocks])
+            outputs = inputs[..., : self.units] * self.kernel
+        else:
+            # Horizontal diagonal blocks: output j sums inputs j, j + units, ...
+            num_blocks = -(-self.input_dim // self.units)
+            scaled = inputs * self.kernel
+            padding = num_blocks * self.units - self.input_dim
+            if padding:
+                scaled = ops.pad(scaled, [[0, 0]] * (rank - 1) + [[0, padding]])
+            blocks = ops.reshape(
+                scaled, (*ops.shape(scaled)[:-1], num_blocks, self.units)
+            )
+            outputs = ops.sum(blocks, axis=-2)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def to_dense_kernel(self):
+        """The equivalent dense kernel K of shape `(n, units)`.
+
+        `layer(x) == activation(x @ K + bias)`; K is W_hat transposed. Use it to
+        inspect the layer or to hand its weights to a plain `Dense` layer.
+        """
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} '{self.name}' must be built before "
+                "calling `to_dense_kernel()`."
+            )
+        # kernel[i] sits at row i % n, column i % units of K (see the class doc).
+        index = np.arange(max(self.input_dim, self.units))
+        placement = np.zeros((self.input_dim, self.units), dtype="float32")
+        placement[index % self.input_dim, index % self.units] = 1.0
+        placement = ops.convert_to_tensor(placement, dtype=self.kernel.dtype)
+        if self.units >= self.input_dim:
+            return placement * self.kernel[None, :]
+        return placement * self.kernel[:, None]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config

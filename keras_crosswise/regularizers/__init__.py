@@ -1,0 +1,5 @@
+"""Regularizers for diagonal weights."""
+
+from keras_crosswise.regularizers.identity_l2 import IdentityL2
+
+__all__ = ["IdentityL2"]

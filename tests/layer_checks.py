@@ -1,0 +1,96 @@
+"""What Keras's own `run_layer_test` checks, for any layer of this package."""
+
+import keras
+import numpy as np
+
+BACKEND = keras.backend.backend()
+# torch.compile takes minutes per model; Keras's torch default is eager.
+JIT = BACKEND in ("tensorflow", "jax")
+
+
+def to_numpy(tensor):
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def check_config_round_trip(layer):
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == f"keras_crosswise>{type(layer).__name__}"
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert restored.get_config() == config
+
+
+def check_shapes_and_dtypes(layer_factory, input_shape, output_shape, rng):
+    """Symbolic and eager output shapes agree with compute_output_shape."""
+    symbolic_in = keras.Input(batch_shape=(None, *input_shape[1:]))
+    layer = layer_factory()
+    symbolic_out = layer(symbolic_in)
+    assert tuple(symbolic_out.shape) == (None, *output_shape[1:])
+    assert symbolic_out.dtype == "float32"
+    x = rng.standard_normal(input_shape).astype("float32")
+    eager = layer(x)
+    assert tuple(eager.shape) == tuple(output_shape)
+    assert keras.backend.standardize_dtype(eager.dtype) == "float32"
+    assert tuple(layer.compute_output_shape(input_shape)) == tuple(output_shape)
+
+
+def check_fit_step(layer_factory, input_shape, output_shape, rng):
+    """One `fit` step (jit-compiled where supported) changes the weights."""
+    model = keras.Sequential([keras.Input(input_shape[1:]), layer_factory()])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=JIT)
+    x = rng.standard_normal(input_shape).astype("float32")
+    y = rng.standard_normal(output_shape).astype("float32")
+    before = [to_numpy(w) for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=input_shape[0], epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [to_numpy(w) for w in model.trainable_weights]
+    assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
+    return model
+
+
+def check_mixed_precision(layer_factory, input_shape, rng, policies=None):
+    """Variables stay float32, outputs follow the compute dtype; fit works."""
+    for policy in policies or ("mixed_float16", "mixed_bfloat16"):
+        keras.config.set_dtype_policy(policy)
+        try:
+            layer = layer_factory()
+            compute = keras.DTypePolicy(policy).compute_dtype
+            x = rng.standard_normal(input_shape).astype("float32")
+            out = layer(x)
+            assert keras.backend.standardize_dtype(out.dtype) == compute
+            assert all(w.dtype == "float32" for w in layer.weights)
+            assert np.all(np.isfinite(to_numpy(out).astype("float32")))
+            model = keras.Sequential([keras.Input(input_shape[1:]), layer_factory()])
+            model.compile(optimizer="sgd", loss="mse", jit_compile=JIT)
+            y = to_numpy(model(x)).astype("float32")
+            model.fit(x, y, epochs=1, verbose=0)
+        finally:
+            keras.config.set_dtype_policy("float32")
+
+
+def check_save_and_load(model, tmp_path, rng, input_shape):
+    """A `.keras` round trip on this backend gives the same predictions."""
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    x = rng.standard_normal(input_shape).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(restored(x)), to_numpy(model(x)), rtol=0, atol=1e-6
+    )
+
+
+def run_layer_checks(
+    layer_factory, input_shape, output_shape, num_params, rng, tmp_path
+):
+    """All of the above for one layer configuration."""
+    layer = layer_factory()
+    check_config_round_trip(layer)
+    layer.build(input_shape)
+    assert layer.count_params() == num_params
+    check_config_round_trip(layer)
+    check_shapes_and_dtypes(layer_factory, input_shape, output_shape, rng)
+    model = check_fit_step(layer_factory, input_shape, output_shape, rng)
+    check_mixed_precision(layer_factory, input_shape, rng)
+    check_save_and_load(model, tmp_path, rng, input_shape)

@@ -1,0 +1,146 @@
+"""The c&z ops against NumPy float64, and the identities of Eq. 7-11."""
+
+import keras
+import numpy as np
+import pytest
+import scipy.linalg
+from layer_checks import to_numpy
+
+from keras_crosswise import ops as czops
+
+ATOL = 1e-4
+
+
+def paper_c_and_z(samples, kernels):
+    """The paper's reference operand restated in NumPy: samples as rows, one
+    block of output columns per diagonal kernel, in kernel order."""
+    return np.hstack([samples * kernel for kernel in kernels])
+
+
+@pytest.mark.parametrize("leading", [(), (3,), (2, 4), (2, 1, 3)])
+def test_cz_is_diagonal_matrix_product(leading, rng):
+    c = rng.standard_normal(6)
+    x = rng.standard_normal((*leading, 6))
+    expected = x @ np.diag(c)
+    np.testing.assert_allclose(to_numpy(czops.cz(c, x)), expected, atol=ATOL)
+
+
+def test_cz_rejects_mismatched_sizes(rng):
+    with pytest.raises(ValueError, match=r"x.shape\[-1\]=5"):
+        czops.cz(rng.standard_normal(4), rng.standard_normal((2, 5)))
+    with pytest.raises(ValueError, match="vector"):
+        czops.cz(rng.standard_normal((2, 4)), rng.standard_normal((2, 4)))
+
+
+@pytest.mark.parametrize("num_kernels", [1, 2, 5])
+def test_cz_expand_matches_paper_operand(num_kernels, rng):
+    samples = rng.standard_normal((7, 4))
+    kernels = rng.standard_normal((num_kernels, 4))
+    result = to_numpy(czops.cz_expand(samples, kernels))
+    assert result.shape == (7, num_kernels * 4)
+    np.testing.assert_allclose(result, paper_c_and_z(samples, kernels), atol=ATOL)
+    stacked = np.vstack([np.diag(kernel) for kernel in kernels])
+    np.testing.assert_allclose(result, samples @ stacked.T, atol=ATOL)
+
+
+def test_cz_expand_any_rank(rng):
+    x = rng.standard_normal((2, 3, 5))
+    kernels = rng.standard_normal((3, 5))
+    result = to_numpy(czops.cz_expand(x, kernels))
+    expected = paper_c_and_z(x.reshape(-1, 5), kernels).reshape(2, 3, 15)
+    np.testing.assert_allclose(result, expected, atol=ATOL)
+
+
+def test_cz_expand_errors(rng):
+    with pytest.raises(ValueError, match="kernels"):
+        czops.cz_expand(rng.standard_normal((2, 4)), rng.standard_normal(4))
+    with pytest.raises(ValueError, match=r"kernels\.shape"):
+        czops.cz_expand(rng.standard_normal((2, 4)), rng.standard_normal((3, 5)))
+
+
+def test_products_match_numpy_and_scipy(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    c = rng.standard_normal((3, 5))
+    np.testing.assert_allclose(
+        to_numpy(czops.kronecker(a, b)), np.kron(a, b), atol=ATOL
+    )
+    np.testing.assert_allclose(
+        to_numpy(czops.khatri_rao(a, b)), scipy.linalg.khatri_rao(a, b), atol=ATOL
+    )
+    face = to_numpy(czops.face_splitting(a, c))
+    np.testing.assert_allclose(
+        face, np.stack([np.kron(r, s) for r, s in zip(a, c, strict=True)]), atol=ATOL
+    )
+
+
+def test_product_shape_errors(rng):
+    with pytest.raises(ValueError, match="columns"):
+        czops.khatri_rao(rng.standard_normal((3, 4)), rng.standard_normal((3, 5)))
+    with pytest.raises(ValueError, match="rows"):
+        czops.face_splitting(rng.standard_normal((3, 4)), rng.standard_normal((2, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        czops.kronecker(rng.standard_normal(3), rng.standard_normal((2, 2)))
+
+
+def _f64(array):
+    return to_numpy(array).astype("float64")
+
+
+def test_eq7_mixed_product(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 2))
+    c, d = rng.standard_normal((3, 2)), rng.standard_normal((2, 3))
+    left = _f64(czops.kronecker(a, b)) @ _f64(czops.kronecker(c, d))
+    right = _f64(czops.kronecker(a @ c, b @ d))
+    np.testing.assert_allclose(left, right, atol=1e-3)
+
+
+def test_eq8_kronecker_pseudo_inverse(rng):
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    left = np.linalg.pinv(_f64(czops.kronecker(a, b)))
+    right = _f64(czops.kronecker(np.linalg.pinv(a), np.linalg.pinv(b)))
+    np.testing.assert_allclose(left, right, atol=1e-3)
+
+
+def test_eq9_khatri_rao_associative(rng):
+    a, b, c = (rng.standard_normal((k, 3)) for k in (2, 3, 2))
+    left = czops.khatri_rao(czops.khatri_rao(a, b), c)
+    right = czops.khatri_rao(a, czops.khatri_rao(b, c))
+    np.testing.assert_allclose(to_numpy(left), to_numpy(right), atol=ATOL)
+
+
+def test_eq10_and_eq11_khatri_rao_gram_and_pseudo_inverse(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
+    product = _f64(czops.khatri_rao(a, b))
+    gram = (a.T @ a) * (b.T @ b)
+    np.testing.assert_allclose(product.T @ product, gram, atol=1e-3)
+    np.testing.assert_allclose(
+        np.linalg.pinv(product), np.linalg.pinv(gram) @ product.T, atol=1e-3
+    )
+
+
+def test_ops_are_differentiable_under_fit(rng):
+    """cz_expand inside a model trains under fit (jit where supported)."""
+    from layer_checks import JIT
+
+    kernels = rng.standard_normal((2, 3)).astype("float32")
+    inputs = keras.Input((3,))
+    expanded = keras.layers.Lambda(lambda x: czops.cz_expand(x, kernels))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(expanded))
+    model.compile("sgd", "mse", jit_compile=JIT)
+    x = rng.standard_normal((8, 3)).astype("float32")
+    loss = model.fit(x, x[:, :1], verbose=0).history["loss"][0]
+    assert np.isfinite(loss)
+
+
+def test_ops_build_functional_models(rng):
+    """Called on `keras.Input`, the ops give symbolic outputs of the right shape."""
+    x, a = keras.Input((3, 5)), keras.Input(batch_shape=(4, 2))
+    kernels = rng.standard_normal((2, 5)).astype("float32")
+    assert tuple(czops.cz(kernels[0], x).shape) == (None, 3, 5)
+    assert tuple(czops.cz_expand(x, kernels).shape) == (None, 3, 10)
+    assert tuple(czops.face_splitting(a, a).shape) == (4, 4)
+    assert tuple(czops.khatri_rao(a, a).shape) == (16, 2)
+    model = keras.Model(x, czops.cz_expand(x, kernels))
+    data = rng.standard_normal((2, 3, 5)).astype("float32")
+    expected = paper_c_and_z(data.reshape(-1, 5), kernels).reshape(2, 3, 10)
+    np.testing.assert_allclose(to_numpy(model(data)), expected, atol=ATOL)
