@@ -1,0 +1,149 @@
+"""The fast Walsh-Hadamard transform (H in Eq. 14) in pure `keras.ops`."""
+
+import functools
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_crosswise.ops._tensors import as_tensors
+
+# Sizes up to this use one matrix product with the dense H; larger sizes are
+# split into Kronecker factors of at most MAX_FACTOR (benchmarks/fwht_methods.py).
+DENSE_MAX_SIZE = 256
+MAX_FACTOR = 128
+METHODS = ("auto", "matmul", "kronecker", "butterfly")
+
+
+def is_power_of_two(n):
+    return n >= 1 and n & (n - 1) == 0
+
+
+def next_power_of_two(n):
+    """The smallest power of two >= n (n >= 1)."""
+    return 1 << (int(n) - 1).bit_length()
+
+
+@functools.lru_cache(maxsize=32)
+def hadamard_matrix(n):
+    """The n x n Sylvester Hadamard matrix (entries +-1) as a NumPy array."""
+    if not is_power_of_two(n):
+        raise ValueError(f"`n` must be a power of two; got {n}.")
+    matrix = np.ones((1, 1), dtype="float32")
+    while matrix.shape[0] < n:
+        matrix = np.block([[matrix, matrix], [matrix, -matrix]])
+    matrix.setflags(write=False)
+    return matrix
+
+
+def kronecker_factors(n, max_factor=MAX_FACTOR):
+    """Split n = 2^k into near-equal power-of-two factors of at most max_factor."""
+    bits = n.bit_length() - 1
+    max_bits = max_factor.bit_length() - 1
+    count = max(1, -(-bits // max_bits))
+    sizes = [bits // count + (i < bits % count) for i in range(count)]
+    return [1 << size for size in sizes if size > 0] or [1]
+
+
+def pad_to_power_of_two(x):
+    """Zero-pad the last axis of `x` to the next power of two."""
+    (x,) = as_tensors(x)
+    size = ops.shape(x)[-1]
+    padding = next_power_of_two(size) - size
+    if padding == 0:
+        return x
+    return ops.pad(x, [[0, 0]] * (len(ops.shape(x)) - 1) + [[0, padding]])
+
+
+def _transform_rows(rows, n, method):
+    """H applied to each row of the 2-D float32 tensor `rows` (batch, n)."""
+    if method == "matmul":
+        return ops.matmul(rows, hadamard_matrix(n))
+    if method == "butterfly":
+        half = 1
+        while half < n:
+            # log2(n) stages of (a + b, a - b) on pairs `half` apart.
+            pairs = ops.reshape(rows, (-1, n // (2 * half), 2, half))
+            first, second = pairs[:, :, 0, :], pairs[:, :, 1, :]
+            rows = ops.reshape(
+                ops.stack([first + second, first - second], axis=2), (-1, n)
+            )
+            half *= 2
+        return rows
+    # H_n = H_f1 (x) H_f2 (x) ... : apply each factor to its axis of the
+    # reshaped row, rotating the factor to the back so all return in order.
+    for factor in kronecker_factors(n):
+        blocks = ops.reshape(rows, (-1, factor, n // factor))
+        blocks = ops.einsum("fg,bgr->brf", hadamard_matrix(factor), blocks)
+        rows = ops.reshape(blocks, (-1, n))
+    return rows
+
+
+def _choose_method(n, method):
+    if method == "auto":
+        return "matmul" if n <= DENSE_MAX_SIZE else "kronecker"
+    return method
+
+
+def _hadamard_with_self_adjoint_gradient(x, n, method):
+    @ops.custom_gradient
+    def transform(x):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            # H is symmetric, so the gradient is the transform of the gradient.
+            return _transform_rows(upstream, n, method)
+
+        return _transform_rows(x, n, method), grad
+
+    return transform(x)
+
+
+def fwht(x, normalize=False, method="auto"):
+    """Fast Walsh-Hadamard transform over the last axis (Sylvester order).
+
+    Computes `x @ H` for the symmetric n x n Hadamard matrix with entries +-1
+    (`scipy.linalg.hadamard(n)`), in O(n log n) for large n. H @ H = n I, so
+    with `normalize=True` the result is scaled by `1 / sqrt(n)` and the
+    transform is orthonormal and its own inverse.
+
+    The gradient is the same transform of the incoming gradient (H is
+    self-adjoint), so no intermediate stage is stored for backpropagation.
+    Float16/bfloat16 inputs are transformed in float32 and cast back.
+
+    Args:
+        x: tensor of shape `(..., n)` with n a power of two (see
+            `pad_to_power_of_two`). n must be known when tracing.
+        normalize: whether to scale by `1 / sqrt(n)`.
+        method: `"auto"` (a dense matrix product for n <= 256, Kronecker
+            factors of at most 128 above), or force `"matmul"`, `"kronecker"`
+            or `"butterfly"` (log2(n) stages of sums and differences).
+
+    Returns:
+        A tensor of the shape and dtype of `x`.
+
+    Example:
+
+    >>> fwht(keras.ops.array([1.0, 0.0, 1.0, 0.0]))
+    [2.0, 2.0, 0.0, 0.0]
+    """
+    (x,) = as_tensors(x)
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
+    shape = ops.shape(x)
+    n = shape[-1] if len(shape) else None
+    if n is None or not is_power_of_two(n):
+        raise ValueError(
+            "The last axis of `x` must have a known power-of-two size; got shape "
+            f"{tuple(shape)}. Pad it with `keras_crosswise.ops.pad_to_power_of_two`."
+        )
+    if isinstance(x, keras.KerasTensor):
+        return keras.KerasTensor(x.shape, dtype=x.dtype)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    rows = ops.reshape(ops.cast(x, "float32"), (-1, n))
+    rows = _hadamard_with_self_adjoint_gradient(rows, n, _choose_method(n, method))
+    if normalize:
+        rows = rows * (1.0 / np.sqrt(n))
+    if not dtype.startswith("float"):
+        dtype = "float32"
+    return ops.cast(ops.reshape(rows, shape), dtype)
