@@ -14,15 +14,15 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 
+from keras_crosswise.initializers import (
+    DiagonalVarianceScaling,
+    IdentityDiagonal,
+)
+
 from digits_dense_vs_czdense import (
     build_models,
     load_digits_split,
     train_and_score,
-)
-
-from keras_crosswise.initializers import (
-    DiagonalVarianceScaling,
-    IdentityDiagonal,
 )
 
 CANDIDATES = {

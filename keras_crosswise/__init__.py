@@ -1,12 +1,14 @@
 """keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
 
 from keras_crosswise import initializers, layers, ops, regularizers
-from keras_crosswise.layers import CZDense
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CZDense",
+    "FastfoodDense",
+    "McKernel",
     "__version__",
     "initializers",
     "layers",

@@ -30,3 +30,12 @@ def check_feature_axis(layer_name, input_shape):
             f"got input shape {input_shape}."
         )
     return int(features)
+
+
+def check_seed(seed):
+    """`None` or a non-negative integer seed."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"`seed` must be a non-negative integer or None; got {seed!r}.")
+    return int(seed)

@@ -3,10 +3,11 @@
 import keras
 import numpy as np
 import pytest
-from layer_checks import JIT, run_layer_checks, to_numpy
 
 from keras_crosswise.initializers import DiagonalVarianceScaling
 from keras_crosswise.layers import CZDense
+
+from layer_checks import JIT, run_layer_checks, to_numpy
 
 # (input features n, units): square, vertical blocks, horizontal blocks, with
 # and without a partial last block.

@@ -3,11 +3,12 @@
 import keras
 import numpy as np
 import pytest
-from layer_checks import to_numpy
 
 from keras_crosswise.initializers import DiagonalVarianceScaling, IdentityDiagonal
 from keras_crosswise.layers import CZDense
 from keras_crosswise.regularizers import IdentityL2
+
+from layer_checks import to_numpy
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 import scipy.linalg
-from layer_checks import to_numpy
 
 from keras_crosswise import ops as czops
+
+from layer_checks import to_numpy
 
 ATOL = 1e-4
 

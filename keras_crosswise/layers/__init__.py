@@ -1,5 +1,7 @@
-"""Keras layers with structured (diagonal) weights."""
+"""Keras layers with structured (diagonal and Fastfood) weights."""
 
 from keras_crosswise.layers.cz_dense import CZDense
+from keras_crosswise.layers.fastfood_dense import FastfoodDense
+from keras_crosswise.layers.mckernel import McKernel
 
-__all__ = ["CZDense"]
+__all__ = ["CZDense", "FastfoodDense", "McKernel"]

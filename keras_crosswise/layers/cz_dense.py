@@ -6,6 +6,20 @@ from keras import ops
 
 from keras_crosswise._validation import check_feature_axis, check_positive_int
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
+from keras_crosswise.layers._components import (
+    components_config,
+    set_components,
+    weight_components,
+)
+
+COMPONENTS = (
+    "kernel_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -81,14 +95,15 @@ class CZDense(keras.layers.Layer):
         self.units = check_positive_int("units", units)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or IdentityDiagonal()
+        set_components(
+            self,
+            kernel_initializer=kernel_initializer or IdentityDiagonal(),
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
         )
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -98,17 +113,13 @@ class CZDense(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(max(input_dim, self.units),),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
+            **weight_components(self, "kernel"),
         )
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
                 shape=(self.units,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
+                **weight_components(self, "bias"),
             )
         else:
             self.bias = None
@@ -169,18 +180,7 @@ class CZDense(keras.layers.Layer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(
-                    self.kernel_constraint
-                ),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **components_config(self, COMPONENTS),
             }
         )
         return config

@@ -143,7 +143,7 @@ def fwht(x, normalize=False, method="auto"):
     rows = ops.reshape(ops.cast(x, "float32"), (-1, n))
     rows = _hadamard_with_self_adjoint_gradient(rows, n, _choose_method(n, method))
     if normalize:
-        rows = rows * (1.0 / np.sqrt(n))
-    if not dtype.startswith("float"):
+        rows = rows * float(1.0 / np.sqrt(n))
+    if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     return ops.cast(ops.reshape(rows, shape), dtype)

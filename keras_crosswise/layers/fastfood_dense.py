@@ -1,0 +1,212 @@
+"""FastfoodDense: a dense layer with learned Fastfood diagonals (adaptive Fastfood)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_crosswise._validation import (
+    check_feature_axis,
+    check_positive_int,
+    check_seed,
+)
+from keras_crosswise.layers._components import (
+    components_config,
+    set_components,
+    weight_components,
+)
+from keras_crosswise.layers._fastfood_weights import (
+    add_permutation,
+    default_gaussian,
+    default_signs,
+    fastfood_geometry,
+)
+from keras_crosswise.ops.fastfood import fastfood
+from keras_crosswise.ops.hadamard import pad_to_power_of_two
+
+COMPONENTS = tuple(
+    f"{weight}_{kind}"
+    for kind in ("initializer", "regularizer", "constraint")
+    for weight in ("signs", "gaussian", "scale", "bias")
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_crosswise")
+class FastfoodDense(keras.layers.Layer):
+    """Dense replacement `activation(S H G Pi H B x + bias)` with learned diagonals.
+
+    The adaptive Fastfood layer of McKernel's "SGD optimization setting" and
+    Deep Fried Convnets: the `(units, d)` weight matrix of `Dense` becomes the
+    structured product of Eq. 14 with the diagonals learned and H (the
+    Walsh-Hadamard transform) and Pi (a random permutation) fixed. The input
+    is zero-padded to n = the next power of two; `ceil(units / n)` blocks
+    are stacked and the output trimmed to `units`. It costs O(n log n) time
+    and about `3 * max(n, units)` parameters instead of `d * units`, and,
+    unlike a stack of diagonal (CZDense) layers, it mixes all features.
+
+    Weights (paper symbol -> name): B -> `signs` (Rademacher start), Pi ->
+    `permutation` (int32, fixed), G -> `gaussian` (normal start, each row
+    rescaled to `||G||^2 = n`), all `(blocks, n)`; S (C in Eq. 14) -> `scale`,
+    `(units,)`, ones at start.
+
+    Initialisation keeps the activation scale: the product is multiplied by
+    the constant `sqrt(n / d) / n`, so that with S = 1 each output has
+    `E[y_i^2] = E[x^2]` (H H = n I, mean G^2 = 1 exactly, and d of the n
+    padded inputs are real). The `scale` vector is then the per-output gain: for a ReLU
+    stack, `scale_initializer=IdentityDiagonal(gain=2 ** 0.5)` keeps the
+    second moment (see `tests/test_fastfood_dense.py` for 10-layer stacks).
+
+    Args:
+        units: positive integer, dimensionality of the output space.
+        activation: activation function; `None` means linear.
+        use_bias: whether the layer adds a bias vector.
+        signs_initializer, gaussian_initializer, scale_initializer,
+        bias_initializer: initializers of B, G, S and the bias. Defaults:
+            `RademacherSigns`, `NormalizedGaussian`, `"ones"`, `"zeros"`.
+        signs_regularizer, gaussian_regularizer, scale_regularizer,
+        bias_regularizer: regularizers of each weight.
+        signs_constraint, gaussian_constraint, scale_constraint,
+        bias_constraint: constraints of each weight.
+        activity_regularizer: regularizer applied to the output.
+        seed: integer or `None`, the seed of the permutation and of the
+            default random initializers; `None` follows
+            `keras.utils.set_random_seed`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        N-D tensor with shape `(..., d)`, rank at least 2.
+
+    Output shape:
+        N-D tensor with shape `(..., units)`.
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input(shape=(784,)),
+    ...     keras_crosswise.layers.FastfoodDense(1024, activation="relu"),
+    ...     keras.layers.Dense(10),
+    ... ])  # 4,096 parameters in the first layer instead of 803,840
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        signs_initializer=None,
+        gaussian_initializer=None,
+        scale_initializer="ones",
+        bias_initializer="zeros",
+        signs_regularizer=None,
+        gaussian_regularizer=None,
+        scale_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        signs_constraint=None,
+        gaussian_constraint=None,
+        scale_constraint=None,
+        bias_constraint=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = check_positive_int("units", units)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.seed = check_seed(seed)
+        set_components(
+            self,
+            signs_initializer=signs_initializer or default_signs(self.seed),
+            gaussian_initializer=gaussian_initializer
+            or default_gaussian(self.seed, normalized=True),
+            scale_initializer=scale_initializer,
+            bias_initializer=bias_initializer,
+            signs_regularizer=signs_regularizer,
+            gaussian_regularizer=gaussian_regularizer,
+            scale_regularizer=scale_regularizer,
+            bias_regularizer=bias_regularizer,
+            signs_constraint=signs_constraint,
+            gaussian_constraint=gaussian_constraint,
+            scale_constraint=scale_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
+        padded, blocks = fastfood_geometry(input_dim, self.units)
+        self.input_dim, self.padded_dim = input_dim, padded
+        self.signs = self.add_weight(
+            autocast=False,  # read in float32 under mixed precision
+            name="signs",
+            shape=(blocks, padded),
+            **weight_components(self, "signs"),
+        )
+        self.permutation = add_permutation(self, blocks, padded, self.seed)
+        self.gaussian = self.add_weight(
+            autocast=False,
+            name="gaussian",
+            shape=(blocks, padded),
+            **weight_components(self, "gaussian"),
+        )
+        self.scale = self.add_weight(
+            autocast=False,
+            name="scale",
+            shape=(self.units,),
+            **weight_components(self, "scale"),
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                autocast=False,
+                name="bias",
+                shape=(self.units,),
+                **weight_components(self, "bias"),
+            )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    def linear(self, inputs):
+        """S H G Pi H B x, without bias and activation, in float32."""
+        x = pad_to_power_of_two(ops.cast(inputs, "float32"))
+        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
+        # Variance-preserving constant (class docstring): H H = n I twice.
+        normalization = (
+            float(np.sqrt(self.padded_dim / self.input_dim)) / self.padded_dim
+        )
+        return mixed[..., : self.units] * normalization * self.scale
+
+    def call(self, inputs):
+        # The transform runs in float32 under mixed precision (fwht does too).
+        outputs = self.linear(inputs)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        outputs = ops.cast(outputs, self.compute_dtype)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def to_dense_kernel(self):
+        """The equivalent dense kernel K of shape `(d, units)`:
+        `layer(x) == activation(x @ K + bias)`."""
+        if not self.built:
+            raise ValueError(
+                f"{self.__class__.__name__} '{self.name}' must be built before "
+                "calling `to_dense_kernel()`."
+            )
+        return self.linear(ops.eye(self.input_dim))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "seed": self.seed,
+                **components_config(self, COMPONENTS),
+            }
+        )
+        return config

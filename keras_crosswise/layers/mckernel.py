@@ -1,0 +1,174 @@
+"""McKernel: random Fourier features in log-linear time (Fastfood, Eq. 13-14)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_crosswise._validation import (
+    check_feature_axis,
+    check_positive_int,
+    check_seed,
+)
+from keras_crosswise.initializers.chi_scaling import ChiScaling
+from keras_crosswise.initializers.matern_scaling import MaternScaling
+from keras_crosswise.layers._fastfood_weights import (
+    add_permutation,
+    default_gaussian,
+    default_signs,
+    fastfood_geometry,
+    offset_seed,
+)
+from keras_crosswise.ops.fastfood import fastfood
+from keras_crosswise.ops.hadamard import pad_to_power_of_two
+
+KERNELS = ("gaussian", "matern")
+
+
+@keras.saving.register_keras_serializable(package="keras_crosswise")
+class McKernel(keras.layers.Layer):
+    """Random kernel features `[cos(Z_hat x), sin(Z_hat x)] / sqrt(D)` (McKernel).
+
+    `Z_hat = 1 / (sigma sqrt(n)) C H G Pi H B` (Eq. 14) approximates a dense
+    Gaussian random projection in O(n log n) time and O(n) memory per block,
+    with the input zero-padded to n = the next power of two and
+    `ceil(num_features / n)` independent blocks stacked and trimmed to
+    `D = num_features` rows. The inner product of two feature vectors is an
+    unbiased estimate of the kernel (Eq. 13), with an error like 1 / sqrt(D):
+
+    - `kernel="gaussian"`: `k(x, y) = exp(-||x - y||^2 / (2 sigma^2))`.
+    - `kernel="matern"`: McKernel's Matérn construction, the kernel whose
+      spectral density is the `matern_t`-fold convolution of the unit ball.
+
+    Weights (paper symbol -> name): B -> `signs` (Rademacher), Pi ->
+    `permutation` (int32, never trained), G -> `gaussian` (standard normal),
+    C -> `scale` (chi lengths over ||G||, or Matérn lengths over ||G||), all
+    of shape `(blocks, n)` except `scale`, `(num_features,)`; `log_sigma`
+    exists only with `trainable_sigma=True`. The draws are stored with the
+    model, so a reloaded model gives the same features on any backend.
+
+    Args:
+        num_features: positive integer D; the output has `2 * D` features.
+        kernel: `"gaussian"` or `"matern"`.
+        sigma: positive float, the kernel's length scale.
+        matern_t: positive integer, ball samples summed for `"matern"`.
+        trainable: whether `signs`, `gaussian` and `scale` are learned by
+            backpropagation (adaptive Fastfood). Default `False`: fixed random
+            features.
+        trainable_sigma: whether sigma is learned too (as `log_sigma`).
+        seed: integer or `None`; `None` follows `keras.utils.set_random_seed`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        N-D tensor with shape `(..., d)`, rank at least 2.
+
+    Output shape:
+        N-D tensor with shape `(..., 2 * num_features)`.
+
+    Example:
+
+    >>> features = McKernel(1024, sigma=4.0, seed=0)
+    >>> z = features(x)  # z @ z.T approximates exp(-|x_i - x_j|^2 / 32)
+    """
+
+    def __init__(
+        self,
+        num_features,
+        kernel="gaussian",
+        sigma=1.0,
+        matern_t=40,
+        trainable=False,
+        trainable_sigma=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(trainable=trainable, **kwargs)
+        self.num_features = check_positive_int("num_features", num_features)
+        if kernel not in KERNELS:
+            raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
+        self.kernel = kernel
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
+            raise TypeError(f"`sigma` must be a positive float; got {sigma!r}.")
+        if not sigma > 0 or not np.isfinite(sigma):
+            raise ValueError(f"`sigma` must be a positive float; got {sigma}.")
+        self.sigma = float(sigma)
+        self.matern_t = check_positive_int("matern_t", matern_t)
+        self.trainable_sigma = bool(trainable_sigma)
+        self.seed = check_seed(seed)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
+        padded, blocks = fastfood_geometry(input_dim, self.num_features)
+        self.input_dim, self.padded_dim = input_dim, padded
+        self.signs = self.add_weight(
+            autocast=False,  # read in float32 under mixed precision
+            name="signs",
+            shape=(blocks, padded),
+            initializer=default_signs(self.seed),
+        )
+        self.permutation = add_permutation(self, blocks, padded, self.seed)
+        self.gaussian = self.add_weight(
+            autocast=False,
+            name="gaussian",
+            shape=(blocks, padded),
+            initializer=default_gaussian(self.seed),
+        )
+        if self.kernel == "gaussian":
+            lengths = ChiScaling(padded, seed=offset_seed(self.seed, 3))
+        else:
+            lengths = MaternScaling(self.matern_t, padded, offset_seed(self.seed, 3))
+        self.scale = self.add_weight(
+            autocast=False,
+            name="scale",
+            shape=(self.num_features,),
+            initializer=lengths,
+        )
+        # C_i = length_i / ||G||_F of its block: rows get the drawn lengths.
+        norms = np.linalg.norm(ops.convert_to_numpy(self.gaussian), axis=1)
+        per_row = np.repeat(norms, padded)[: self.num_features]
+        self.scale.assign(ops.convert_to_numpy(self.scale) / per_row)
+        if self.trainable_sigma:
+            self.log_sigma = self.add_weight(
+                autocast=False,
+                name="log_sigma",
+                shape=(),
+                initializer=keras.initializers.Constant(np.log(self.sigma)),
+            )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    def projection(self, inputs):
+        """Z_hat x of shape `(..., num_features)`, in float32."""
+        x = pad_to_power_of_two(ops.cast(inputs, "float32"))
+        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
+        projected = mixed[..., : self.num_features] * self.scale
+        if self.trainable_sigma:
+            inverse_sigma = ops.exp(-self.log_sigma)
+        else:
+            inverse_sigma = 1.0 / self.sigma
+        return projected * (inverse_sigma / float(np.sqrt(self.padded_dim)))
+
+    def call(self, inputs):
+        # Computed in float32 under mixed precision: cos and sin of large
+        # arguments lose their meaning in float16.
+        projected = self.projection(inputs)
+        features = ops.concatenate([ops.cos(projected), ops.sin(projected)], -1)
+        features = features / float(np.sqrt(self.num_features))
+        return ops.cast(features, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], 2 * self.num_features)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_features": self.num_features,
+                "kernel": self.kernel,
+                "sigma": self.sigma,
+                "matern_t": self.matern_t,
+                "trainable_sigma": self.trainable_sigma,
+                "seed": self.seed,
+            }
+        )
+        return config

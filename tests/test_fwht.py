@@ -1,0 +1,123 @@
+"""The fast Walsh-Hadamard transform against scipy.linalg.hadamard in float64."""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+import scipy.linalg
+
+from keras_crosswise import ops as czops
+from keras_crosswise.ops.hadamard import kronecker_factors
+
+from layer_checks import JIT, to_numpy
+
+
+@functools.lru_cache(maxsize=4)
+def scipy_hadamard(n):
+    return scipy.linalg.hadamard(n, dtype=np.int8)
+
+
+def reference(x):
+    """x @ H in float64, H from SciPy, in column chunks to bound memory."""
+    hadamard = scipy_hadamard(x.shape[-1])
+    chunks = [
+        x @ hadamard[:, start : start + 2048].astype("float64")
+        for start in range(0, x.shape[-1], 2048)
+    ]
+    return np.concatenate(chunks, axis=-1)
+
+
+@pytest.mark.parametrize("log_n", range(15))
+def test_matches_scipy_hadamard(log_n, rng):
+    n = 2**log_n
+    leading = [(3,), (2, 2), (1, 2, 1)][log_n % 3]
+    x = rng.standard_normal((*leading, n))
+    result = to_numpy(czops.fwht(x.astype("float32"))).astype("float64")
+    expected = reference(x)
+    # float32 sums of n terms of size ~1: error grows like sqrt(n) * eps * |x|.
+    np.testing.assert_allclose(result, expected, atol=2e-6 * n**0.5 * 8, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [8, 256, 512, 4096])
+@pytest.mark.parametrize("method", ["matmul", "kronecker", "butterfly"])
+def test_every_method_agrees(n, method, rng):
+    x = rng.standard_normal((4, n))
+    result = to_numpy(czops.fwht(x.astype("float32"), method=method))
+    np.testing.assert_allclose(result, reference(x), atol=1e-3, rtol=1e-5)
+
+
+def test_normalized_transform_is_orthonormal_involution(rng):
+    x = rng.standard_normal((5, 64)).astype("float32")
+    once = czops.fwht(x, normalize=True)
+    np.testing.assert_allclose(
+        np.linalg.norm(to_numpy(once), axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-5
+    )
+    np.testing.assert_allclose(to_numpy(czops.fwht(once, normalize=True)), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [64, 2048])
+def test_self_adjoint_gradient_under_fit(n, rng):
+    """One SGD step on a weight v with loss sum(fwht(v) * t) moves v by -lr H t."""
+
+    class Probe(keras.layers.Layer):
+        def build(self, input_shape):
+            self.v = self.add_weight(shape=(n,), initializer="random_normal")
+
+        def call(self, inputs):
+            return inputs * 0.0 + czops.fwht(self.v)[None, :]
+
+    probe = Probe()
+    model = keras.Sequential([keras.Input((n,)), probe])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss=lambda target, output: keras.ops.sum(target * output, axis=-1),
+        jit_compile=JIT,
+    )
+    target = rng.standard_normal((1, n)).astype("float32")
+    v0 = to_numpy(probe.v).astype("float64")
+    model.fit(np.zeros((1, n), "float32"), target, batch_size=1, verbose=0)
+    expected = v0 - 0.01 * reference(target.astype("float64"))[0]
+    np.testing.assert_allclose(to_numpy(probe.v), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_computes_in_float32(dtype, rng):
+    x = rng.standard_normal((4, 1024)).astype("float32")
+    low = keras.ops.cast(x, dtype)
+    result = czops.fwht(low)
+    assert keras.backend.standardize_dtype(result.dtype) == dtype
+    exact = reference(to_numpy(keras.ops.cast(low, "float32")).astype("float64"))
+    # Only the final rounding to the low precision dtype: relative 2^-8 (bf16).
+    scale = np.abs(exact).max()
+    error = np.abs(to_numpy(keras.ops.cast(result, "float32")) - exact).max()
+    assert error <= scale * 2**-7
+
+
+def test_symbolic_input():
+    out = czops.fwht(keras.Input((3, 16)))
+    assert tuple(out.shape) == (None, 3, 16)
+
+
+def test_kronecker_factors():
+    for bits in range(21):
+        factors = kronecker_factors(2**bits)
+        assert np.prod(factors) == 2**bits and max(factors) <= 128
+
+
+def test_pad_to_power_of_two(rng):
+    x = rng.standard_normal((2, 3, 5)).astype("float32")
+    padded = to_numpy(czops.pad_to_power_of_two(x))
+    assert padded.shape == (2, 3, 8)
+    np.testing.assert_array_equal(padded[..., :5], x)
+    np.testing.assert_array_equal(padded[..., 5:], 0.0)
+    assert czops.next_power_of_two(1) == 1 and czops.next_power_of_two(1025) == 2048
+
+
+def test_errors(rng):
+    with pytest.raises(ValueError, match="power-of-two"):
+        czops.fwht(rng.standard_normal((2, 6)))
+    with pytest.raises(ValueError, match="method"):
+        czops.fwht(rng.standard_normal((2, 8)), method="fft")
+    with pytest.raises(ValueError, match="power of two"):
+        czops.hadamard_matrix(6)
