@@ -20,8 +20,8 @@ from keras_crosswise.initializers import (
 )
 
 from digits_dense_vs_czdense import (
-    build_models,
     load_digits_split,
+    model_factories,
     train_and_score,
 )
 
@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     data = load_digits_split()
-    models = [name for name in build_models(64) if name.startswith("CZDense")]
+    models = [name for name in model_factories(64) if name.startswith("CZDense")]
     print(
         f"backend {keras.backend.backend()}, {args.epochs} epochs, {args.seeds} seeds"
     )
@@ -51,7 +51,8 @@ def main():
             scores = []
             for seed in range(args.seeds):
                 keras.utils.set_random_seed(seed)
-                model = build_models(64, {"kernel_initializer": make()})[name]
+                factories = model_factories(64, {"kernel_initializer": make()})
+                model = factories[name]()
                 scores.append(train_and_score(model, data, args.epochs, seed))
             row.append(f"{np.mean(scores):.4f} ± {np.std(scores):.4f}")
         print(f"{label:34s}" + "".join(f"{cell:>30s}" for cell in row), flush=True)

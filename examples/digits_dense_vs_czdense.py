@@ -1,4 +1,4 @@
-"""Dense vs CZDense on scikit-learn's digits (offline): parameters and accuracy.
+"""Dense vs CZDense vs Fastfood layers on scikit-learn's digits: parameters, accuracy.
 
 Run: python examples/digits_dense_vs_czdense.py [--epochs 60] [--seeds 3]
 The backend is Keras's default (TensorFlow) unless KERAS_BACKEND says otherwise.
@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from keras_crosswise.layers import CZDense
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 NUM_CLASSES = 10
 
@@ -33,30 +33,47 @@ def load_digits_split(seed=0):
     )
 
 
-def build_models(input_dim, czdense_kwargs=None):
-    """The compared models, by name; `czdense_kwargs` go to every CZDense."""
+def model_factories(input_dim, czdense_kwargs=None):
+    """The compared models, by name, as functions that build a fresh model;
+    `czdense_kwargs` go to every CZDense."""
     cz = czdense_kwargs or {}
+    dense = keras.layers.Dense
 
-    def sequential(*hidden):
-        return keras.Sequential([keras.Input((input_dim,)), *hidden])
+    def sequential(*make_layers):
+        return lambda: keras.Sequential(
+            [keras.Input((input_dim,))] + [make() for make in make_layers]
+        )
+
+    def czdense(units, activation=None):
+        return lambda: CZDense(units, activation=activation, **cz)
 
     return {
-        "linear (Dense 10)": sequential(keras.layers.Dense(NUM_CLASSES)),
+        "linear (Dense 10)": sequential(lambda: dense(NUM_CLASSES)),
         "Dense 256-256-10": sequential(
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(NUM_CLASSES),
+            lambda: dense(256, activation="relu"),
+            lambda: dense(256, activation="relu"),
+            lambda: dense(NUM_CLASSES),
         ),
         "CZDense 256-256 + Dense 10": sequential(
-            CZDense(256, activation="relu", **cz),
-            CZDense(256, activation="relu", **cz),
-            keras.layers.Dense(NUM_CLASSES),
+            czdense(256, "relu"), czdense(256, "relu"), lambda: dense(NUM_CLASSES)
         ),
         "CZDense 256-10 (pure c&z)": sequential(
-            CZDense(256, activation="relu", **cz),
-            CZDense(NUM_CLASSES, **cz),
+            czdense(256, "relu"), czdense(NUM_CLASSES)
+        ),
+        "FastfoodDense 256-256 + Dense 10": sequential(
+            lambda: FastfoodDense(256, activation="relu"),
+            lambda: FastfoodDense(256, activation="relu"),
+            lambda: dense(NUM_CLASSES),
+        ),
+        "McKernel 512 (fixed) + Dense 10": sequential(
+            lambda: McKernel(512, sigma=4.0), lambda: dense(NUM_CLASSES)
         ),
     }
+
+
+def trainable_count(model):
+    """Learned parameters; `count_params()` also counts fixed random weights."""
+    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
 def train_and_score(model, data, epochs, seed):
@@ -83,17 +100,19 @@ def main():
         f"backend: {keras.backend.backend()}, digits: {len(data[0])} train, "
         f"{len(data[1])} test, {args.epochs} epochs, {args.seeds} seeds"
     )
-    print(f"{'model':30s} {'params':>8s} {'test accuracy':>16s} {'seconds':>8s}")
-    names = list(build_models(data[0].shape[1]))
-    for name in names:
+    print(
+        f"{'model':34s} {'trainable':>9s} {'stored':>7s} {'test accuracy':>16s} "
+        f"{'seconds':>8s}"
+    )
+    for name, make_model in model_factories(data[0].shape[1]).items():
         scores, start = [], time.perf_counter()
         for seed in range(args.seeds):
             keras.utils.set_random_seed(seed)
-            model = build_models(data[0].shape[1])[name]
+            model = make_model()
             scores.append(train_and_score(model, data, args.epochs, seed))
         seconds = (time.perf_counter() - start) / args.seeds
         print(
-            f"{name:30s} {model.count_params():8d} "
+            f"{name:34s} {trainable_count(model):9d} {model.count_params():7d} "
             f"{np.mean(scores):10.4f} ±{np.std(scores):.4f} {seconds:8.1f}"
         )
 

@@ -1,5 +1,6 @@
 """The Fastfood product H G Pi H B of McKernel (Eq. 14), block by block."""
 
+import numpy as np
 from keras import ops
 
 from keras_crosswise.ops._tensors import as_tensors
@@ -25,12 +26,15 @@ def fastfood(x, signs, permutation, gaussian):
         A tensor of shape `(..., blocks * n)` in the dtype of `x`.
     """
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
-    blocks, n = ops.shape(signs)
+    blocks, n = (int(size) for size in signs.shape)  # weights have static shapes
     leading = ops.shape(x)[:-1]
     rows = ops.reshape(x, (-1, 1, n)) * signs  # (batch, blocks, n)
     rows = ops.reshape(fwht(rows), (-1, blocks * n))
     # Row b of the permutation indexes into block b of the flattened rows.
-    offsets = ops.arange(blocks, dtype=permutation.dtype)[:, None] * n
-    rows = ops.take(rows, ops.reshape(permutation + offsets, (-1,)), axis=1)
+    # Gathering rows of the transpose is an embedding lookup on every backend,
+    # which all ONNX exporters support (a gather along axis 1 is not).
+    offsets = (np.arange(blocks)[:, None] * n).astype("int32")
+    index = ops.reshape(ops.cast(permutation, "int32") + offsets, (-1,))
+    rows = ops.transpose(ops.take(ops.transpose(rows), index, axis=0))
     rows = fwht(ops.reshape(rows, (-1, blocks, n)) * gaussian)
     return ops.reshape(rows, (*leading, blocks * n))

@@ -8,10 +8,16 @@ from keras import ops
 
 from keras_crosswise.ops._tensors import as_tensors
 
-# Sizes up to this use one matrix product with the dense H; larger sizes are
-# split into Kronecker factors of at most MAX_FACTOR (benchmarks/fwht_methods.py).
-DENSE_MAX_SIZE = 256
 MAX_FACTOR = 128
+# method="auto", per backend: (largest n, method) rules, first match wins.
+# Measured with benchmarks/fwht_methods.py (2-core CPU, batch 256; see
+# docs/benchmarks.md): a dense matrix product wins for small n, Kronecker
+# factors above, except on TensorFlow where the butterfly wins from n = 2048.
+AUTO_METHODS = {
+    "jax": ((128, "matmul"), (None, "kronecker")),
+    "tensorflow": ((256, "matmul"), (1024, "kronecker"), (None, "butterfly")),
+    "torch": ((256, "matmul"), (None, "kronecker")),
+}
 METHODS = ("auto", "matmul", "kronecker", "butterfly")
 
 
@@ -80,12 +86,31 @@ def _transform_rows(rows, n, method):
 
 
 def _choose_method(n, method):
-    if method == "auto":
-        return "matmul" if n <= DENSE_MAX_SIZE else "kronecker"
-    return method
+    if method != "auto":
+        return method
+    rules = AUTO_METHODS.get(keras.backend.backend(), AUTO_METHODS["torch"])
+    return next(name for limit, name in rules if limit is None or n <= limit)
+
+
+def _tracing_for_export():
+    """True while torch.jit / torch.export / torch.compile trace (ONNX export):
+    they cannot trace Keras's torch custom-gradient wrapper, and an exported
+    inference graph needs no gradient."""
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return (
+        torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or not torch.is_grad_enabled()
+    )
 
 
 def _hadamard_with_self_adjoint_gradient(x, n, method):
+    if _tracing_for_export():
+        return _transform_rows(x, n, method)
+
     @ops.custom_gradient
     def transform(x):
         def grad(*args, upstream=None):
@@ -115,9 +140,11 @@ def fwht(x, normalize=False, method="auto"):
         x: tensor of shape `(..., n)` with n a power of two (see
             `pad_to_power_of_two`). n must be known when tracing.
         normalize: whether to scale by `1 / sqrt(n)`.
-        method: `"auto"` (a dense matrix product for n <= 256, Kronecker
-            factors of at most 128 above), or force `"matmul"`, `"kronecker"`
-            or `"butterfly"` (log2(n) stages of sums and differences).
+        method: `"auto"` (the fastest measured on this backend: a dense
+            matrix product for n <= 128 or 256, Kronecker factors of at most
+            128 above, on TensorFlow the butterfly from n = 2048), or force
+            `"matmul"`, `"kronecker"` or `"butterfly"` (log2(n) stages of sums
+            and differences).
 
     Returns:
         A tensor of the shape and dtype of `x`.

@@ -1,0 +1,31 @@
+"""The examples run end to end (fast mode) on every backend."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_example(name, *args):
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_digits_comparison_fast_mode():
+    output = run_example("digits_dense_vs_czdense.py", "--epochs", "1", "--seeds", "1")
+    assert f"backend: {keras.backend.backend()}" in output
+    rows = [line for line in output.splitlines() if "±" in line]
+    assert len(rows) == 6, output
