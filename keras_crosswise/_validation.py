@@ -1,9 +1,15 @@
 """Argument checks shared by the layers: clear errors instead of backend traces."""
 
+import math
 import numbers
 
+# The largest weight a layer of this package creates: 2**28 elements, 1 GiB of
+# float32. Anything larger is almost surely a wrong argument or a corrupted
+# config, and is refused before any memory is allocated.
+MAX_WEIGHT_ELEMENTS = 2**28
 
-def check_positive_int(name, value):
+
+def check_positive_int(name, value, maximum=None):
     """Return `value` as an `int`, or raise a clear error naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
@@ -12,7 +18,21 @@ def check_positive_int(name, value):
         )
     if value <= 0:
         raise ValueError(f"`{name}` must be a positive integer; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}; got {value}.")
     return int(value)
+
+
+def check_weight_size(layer_name, weight_name, shape):
+    """Refuse a weight over MAX_WEIGHT_ELEMENTS before allocating it."""
+    size = math.prod(shape)
+    if size > MAX_WEIGHT_ELEMENTS:
+        raise ValueError(
+            f"{layer_name} would create a weight `{weight_name}` of shape {shape} "
+            f"({size * 4 / 2**30:.1f} GiB of float32), over the limit of "
+            f"{MAX_WEIGHT_ELEMENTS} elements (1 GiB). Check the layer's arguments "
+            "and input size."
+        )
 
 
 def check_feature_axis(layer_name, input_shape):

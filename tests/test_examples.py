@@ -29,3 +29,12 @@ def test_digits_comparison_fast_mode():
     assert f"backend: {keras.backend.backend()}" in output
     rows = [line for line in output.splitlines() if "±" in line]
     assert len(rows) == 6, output
+
+
+def test_save_and_serve_fast_mode():
+    output = run_example("save_and_serve.py", "--epochs", "1")
+    assert "reloaded under" in output and "onnxruntime: predicted class" in output
+    difference = float(
+        output.split("reloaded under")[1].split("|difference|")[1].split()[0]
+    )
+    assert difference < 1e-4, output  # logits of size ~10, float32

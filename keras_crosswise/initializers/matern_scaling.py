@@ -6,6 +6,11 @@ import numpy as np
 from keras_crosswise._validation import check_positive_int
 from keras_crosswise.initializers._numpy_random import NumpyRandomInitializer
 
+# t ball samples cost O(t^2) numbers per entry: keep t to what the kernel needs.
+MAX_MATERN_T = 1024
+# Entries sampled at once, so that a chunk holds at most ~2**22 numbers.
+_CHUNK_NUMBERS = 2**22
+
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
 class MaternScaling(NumpyRandomInitializer):
@@ -29,7 +34,7 @@ class MaternScaling(NumpyRandomInitializer):
 
     def __init__(self, t=40, dimension=None, seed=None):
         super().__init__(seed=seed)
-        self.t = check_positive_int("t", t)
+        self.t = check_positive_int("t", t, MAX_MATERN_T)
         self.dimension = (
             None if dimension is None else check_positive_int("dimension", dimension)
         )
@@ -37,6 +42,17 @@ class MaternScaling(NumpyRandomInitializer):
     def sample(self, rng, shape):
         dim, t = self.dimension or shape[-1], self.t
         count = int(np.prod(shape))
+        chunk = max(1, _CHUNK_NUMBERS // (t * min(t, dim)))
+        if count == 0:
+            return np.zeros(shape)
+        lengths = [
+            self._lengths(rng, min(chunk, count - start), t, dim)
+            for start in range(0, count, chunk)
+        ]
+        return np.concatenate(lengths).reshape(shape)
+
+    @staticmethod
+    def _lengths(rng, count, t, dim):
         if dim <= t:
             vectors = rng.standard_normal((count, t, dim))
         else:
@@ -47,8 +63,7 @@ class MaternScaling(NumpyRandomInitializer):
             vectors[:, np.arange(t), np.arange(t)] = diagonal
         directions = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
         radii = rng.uniform(size=(count, t, 1)) ** (1.0 / dim)
-        lengths = np.linalg.norm(np.sum(directions * radii, axis=1), axis=-1)
-        return lengths.reshape(shape)
+        return np.linalg.norm(np.sum(directions * radii, axis=1), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "t": self.t, "dimension": self.dimension}

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_crosswise._validation import check_weight_size
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.initializers.random_permutation import RandomPermutation
@@ -13,10 +14,13 @@ def offset_seed(seed, offset):
     return None if seed is None else seed + offset
 
 
-def fastfood_geometry(input_dim, outputs):
-    """(n, blocks): the padded size n = next power of two and ceil(outputs / n)."""
+def fastfood_geometry(layer, input_dim, outputs):
+    """(n, blocks): the padded size n = next power of two and ceil(outputs / n),
+    refused before allocation when the (blocks, n) weights would be too large."""
     padded = next_power_of_two(input_dim)
-    return padded, -(-outputs // padded)
+    blocks = -(-outputs // padded)
+    check_weight_size(layer.__class__.__name__, "signs", (blocks, padded))
+    return padded, blocks
 
 
 def add_permutation(layer, blocks, padded, seed):

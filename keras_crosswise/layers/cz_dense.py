@@ -4,7 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import check_feature_axis, check_positive_int
+from keras_crosswise._validation import (
+    MAX_WEIGHT_ELEMENTS,
+    check_feature_axis,
+    check_positive_int,
+    check_weight_size,
+)
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
 from keras_crosswise.layers._components import (
     components_config,
@@ -92,12 +97,14 @@ class CZDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = check_positive_int("units", units)
+        self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         set_components(
             self,
-            kernel_initializer=kernel_initializer or IdentityDiagonal(),
+            kernel_initializer=(
+                IdentityDiagonal() if kernel_initializer is None else kernel_initializer
+            ),
             bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer,
             bias_regularizer=bias_regularizer,
@@ -110,9 +117,11 @@ class CZDense(keras.layers.Layer):
     def build(self, input_shape):
         input_dim = check_feature_axis(self.__class__.__name__, input_shape)
         self.input_dim = input_dim
+        kernel_shape = (max(input_dim, self.units),)
+        check_weight_size(self.__class__.__name__, "kernel", kernel_shape)
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(max(input_dim, self.units),),
+            shape=kernel_shape,
             **weight_components(self, "kernel"),
         )
         if self.use_bias:

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise._validation import (
+    MAX_WEIGHT_ELEMENTS,
     check_feature_axis,
     check_positive_int,
     check_seed,
@@ -109,15 +110,22 @@ class FastfoodDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = check_positive_int("units", units)
+        self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.seed = check_seed(seed)
         set_components(
             self,
-            signs_initializer=signs_initializer or default_signs(self.seed),
-            gaussian_initializer=gaussian_initializer
-            or default_gaussian(self.seed, normalized=True),
+            signs_initializer=(
+                default_signs(self.seed)
+                if signs_initializer is None
+                else signs_initializer
+            ),
+            gaussian_initializer=(
+                default_gaussian(self.seed, normalized=True)
+                if gaussian_initializer is None
+                else gaussian_initializer
+            ),
             scale_initializer=scale_initializer,
             bias_initializer=bias_initializer,
             signs_regularizer=signs_regularizer,
@@ -134,7 +142,7 @@ class FastfoodDense(keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        padded, blocks = fastfood_geometry(input_dim, self.units)
+        padded, blocks = fastfood_geometry(self, input_dim, self.units)
         self.input_dim, self.padded_dim = input_dim, padded
         self.signs = self.add_weight(
             autocast=False,  # read in float32 under mixed precision

@@ -5,12 +5,13 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise._validation import (
+    MAX_WEIGHT_ELEMENTS,
     check_feature_axis,
     check_positive_int,
     check_seed,
 )
 from keras_crosswise.initializers.chi_scaling import ChiScaling
-from keras_crosswise.initializers.matern_scaling import MaternScaling
+from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T, MaternScaling
 from keras_crosswise.layers._fastfood_weights import (
     add_permutation,
     default_gaussian,
@@ -82,7 +83,9 @@ class McKernel(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(trainable=trainable, **kwargs)
-        self.num_features = check_positive_int("num_features", num_features)
+        self.num_features = check_positive_int(
+            "num_features", num_features, MAX_WEIGHT_ELEMENTS
+        )
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
         self.kernel = kernel
@@ -91,7 +94,7 @@ class McKernel(keras.layers.Layer):
         if not sigma > 0 or not np.isfinite(sigma):
             raise ValueError(f"`sigma` must be a positive float; got {sigma}.")
         self.sigma = float(sigma)
-        self.matern_t = check_positive_int("matern_t", matern_t)
+        self.matern_t = check_positive_int("matern_t", matern_t, MAX_MATERN_T)
         self.trainable_sigma = bool(trainable_sigma)
         self.seed = check_seed(seed)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
@@ -99,7 +102,7 @@ class McKernel(keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        padded, blocks = fastfood_geometry(input_dim, self.num_features)
+        padded, blocks = fastfood_geometry(self, input_dim, self.num_features)
         self.input_dim, self.padded_dim = input_dim, padded
         self.signs = self.add_weight(
             autocast=False,  # read in float32 under mixed precision

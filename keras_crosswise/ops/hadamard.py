@@ -61,28 +61,32 @@ def pad_to_power_of_two(x):
     return ops.pad(x, [[0, 0]] * (len(ops.shape(x)) - 1) + [[0, padding]])
 
 
-def _transform_rows(rows, n, method):
-    """H applied to each row of the 2-D float32 tensor `rows` (batch, n)."""
+def _transform(x, n, method):
+    """x @ H over the last axis of the float32 tensor `x` of shape (..., n).
+
+    The leading axes are kept as they are (never merged), so that exporters
+    with a symbolic batch size (jax2onnx, torch.onnx) can follow every reshape.
+    """
     if method == "matmul":
-        return ops.matmul(rows, hadamard_matrix(n))
+        return ops.matmul(x, hadamard_matrix(n))
+    leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
         half = 1
         while half < n:
             # log2(n) stages of (a + b, a - b) on pairs `half` apart.
-            pairs = ops.reshape(rows, (-1, n // (2 * half), 2, half))
-            first, second = pairs[:, :, 0, :], pairs[:, :, 1, :]
-            rows = ops.reshape(
-                ops.stack([first + second, first - second], axis=2), (-1, n)
-            )
+            pairs = ops.reshape(x, (*leading, n // (2 * half), 2, half))
+            first, second = pairs[..., 0, :], pairs[..., 1, :]
+            x = ops.stack([first + second, first - second], axis=-2)
+            x = ops.reshape(x, (*leading, n))
             half *= 2
-        return rows
+        return x
     # H_n = H_f1 (x) H_f2 (x) ... : apply each factor to its axis of the
     # reshaped row, rotating the factor to the back so all return in order.
     for factor in kronecker_factors(n):
-        blocks = ops.reshape(rows, (-1, factor, n // factor))
-        blocks = ops.einsum("fg,bgr->brf", hadamard_matrix(factor), blocks)
-        rows = ops.reshape(blocks, (-1, n))
-    return rows
+        blocks = ops.reshape(x, (*leading, factor, n // factor))
+        blocks = ops.einsum("fg,...gr->...rf", hadamard_matrix(factor), blocks)
+        x = ops.reshape(blocks, (*leading, n))
+    return x
 
 
 def _choose_method(n, method):
@@ -109,7 +113,7 @@ def _tracing_for_export():
 
 def _hadamard_with_self_adjoint_gradient(x, n, method):
     if _tracing_for_export():
-        return _transform_rows(x, n, method)
+        return _transform(x, n, method)
 
     @ops.custom_gradient
     def transform(x):
@@ -117,9 +121,9 @@ def _hadamard_with_self_adjoint_gradient(x, n, method):
             if upstream is None:
                 (upstream,) = args
             # H is symmetric, so the gradient is the transform of the gradient.
-            return _transform_rows(upstream, n, method)
+            return _transform(upstream, n, method)
 
-        return _transform_rows(x, n, method), grad
+        return _transform(x, n, method), grad
 
     return transform(x)
 
@@ -159,6 +163,7 @@ def fwht(x, normalize=False, method="auto"):
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
     shape = ops.shape(x)
     n = shape[-1] if len(shape) else None
+    n = None if n is None else int(n)  # a traced size (torch.jit) becomes static
     if n is None or not is_power_of_two(n):
         raise ValueError(
             "The last axis of `x` must have a known power-of-two size; got shape "
@@ -167,10 +172,11 @@ def fwht(x, normalize=False, method="auto"):
     if isinstance(x, keras.KerasTensor):
         return keras.KerasTensor(x.shape, dtype=x.dtype)
     dtype = keras.backend.standardize_dtype(x.dtype)
-    rows = ops.reshape(ops.cast(x, "float32"), (-1, n))
-    rows = _hadamard_with_self_adjoint_gradient(rows, n, _choose_method(n, method))
-    if normalize:
-        rows = rows * float(1.0 / np.sqrt(n))
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
-    return ops.cast(ops.reshape(rows, shape), dtype)
+    result = _hadamard_with_self_adjoint_gradient(
+        ops.cast(x, "float32"), n, _choose_method(n, method)
+    )
+    if normalize:
+        result = result * float(1.0 / np.sqrt(n))
+    return ops.cast(result, dtype)

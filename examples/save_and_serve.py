@@ -1,0 +1,92 @@
+"""Train, save, reload under another backend, export to ONNX and serve.
+
+1. trains a FastfoodDense + CZDense model on digits under the current backend;
+2. saves it as `.keras` and reloads it in a fresh process under another backend
+   (default: JAX, or TensorFlow when already on JAX), comparing predictions;
+3. exports it to ONNX and serves a prediction with onnxruntime.
+
+Run: python examples/save_and_serve.py [--epochs 20] [--other-backend torch]
+"""
+
+import argparse
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_crosswise.layers import CZDense, FastfoodDense
+
+from digits_dense_vs_czdense import load_digits_split
+
+RELOAD = """
+import sys, keras, numpy as np
+import keras_crosswise  # registers the layers: import it before loading
+model = keras.models.load_model(sys.argv[1])
+data = np.load(sys.argv[2])
+print(np.abs(keras.ops.convert_to_numpy(model(data["x"])) - data["y"]).max())
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--other-backend", default=None)
+    args = parser.parse_args()
+    backend = keras.backend.backend()
+    other = args.other_backend or ("tensorflow" if backend == "jax" else "jax")
+
+    x_train, x_test, y_train, y_test = load_digits_split()
+    model = keras.Sequential(
+        [
+            keras.Input((x_train.shape[1],)),
+            FastfoodDense(256, activation="relu", seed=0),
+            CZDense(256, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x_train, y_train, batch_size=64, epochs=args.epochs, verbose=0)
+    accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+    print(f"trained under {backend}: test accuracy {accuracy:.4f}")
+
+    workdir = pathlib.Path(tempfile.mkdtemp())
+    model.save(workdir / "digits.keras")
+    predictions = keras.ops.convert_to_numpy(model(x_test))
+    np.savez(workdir / "expected.npz", x=x_test, y=predictions)
+    reload = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RELOAD,
+            str(workdir / "digits.keras"),
+            str(workdir / "expected.npz"),
+        ],
+        env={**os.environ, "KERAS_BACKEND": other},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(f"reloaded under {other}: max |difference| {float(reload.stdout):.2e}")
+
+    model.export(workdir / "digits.onnx", format="onnx", verbose=False)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(workdir / "digits.onnx"))
+    logits = session.run(None, {session.get_inputs()[0].name: x_test[:1]})[0]
+    difference = np.abs(logits - predictions[:1]).max()
+    print(
+        f"onnxruntime: predicted class {int(logits.argmax())} (label "
+        f"{int(y_test[0])}), max |difference| {difference:.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()

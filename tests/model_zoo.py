@@ -1,0 +1,98 @@
+"""One small trained model per layer of the package, for saving and export tests.
+
+A new layer joins every save/load, golden-file and export test by one entry in
+LAYERS. Run as a script to write the zoo under the current KERAS_BACKEND:
+
+    python tests/model_zoo.py save DIR      # used by the cross-backend tests
+    python tests/model_zoo.py golden        # rewrite tests/golden/ (on purpose only)
+"""
+
+import pathlib
+import sys
+
+import keras
+import numpy as np
+
+from keras_crosswise.initializers import DiagonalVarianceScaling
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+
+INPUT_DIM = 10
+GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
+
+LAYERS = {
+    "CZDense": lambda: CZDense(
+        24, activation="relu", kernel_initializer=DiagonalVarianceScaling(2.0, seed=1)
+    ),
+    "CZDenseNarrow": lambda: CZDense(
+        4, kernel_initializer=DiagonalVarianceScaling(1.0, seed=2)
+    ),
+    "FastfoodDense": lambda: FastfoodDense(20, activation="relu", seed=3),
+    "McKernel": lambda: McKernel(12, sigma=2.0, trainable=True, seed=4),
+    "McKernelMatern": lambda: McKernel(
+        8, kernel="matern", matern_t=3, sigma=2.0, trainable_sigma=True, seed=5
+    ),
+}
+
+# Largest |difference| allowed between predictions of one saved model, before and
+# after a reload, on any pair of backends (float32). CZDense is exact up to the
+# head's matmul; the Fastfood layers sum n terms twice in backend-specific orders.
+TOLERANCE = {
+    "CZDense": 1e-6,
+    "CZDenseNarrow": 1e-6,
+    "FastfoodDense": 1e-5,
+    "McKernel": 1e-5,
+    "McKernelMatern": 1e-5,
+}
+
+
+def build_model(name):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((INPUT_DIM,)),
+            LAYERS[name](),
+            keras.layers.Dense(
+                3, kernel_initializer=keras.initializers.GlorotUniform(7)
+            ),
+        ],
+        name=f"zoo_{name}",
+    )
+
+
+def sample_inputs(count=6, seed=0):
+    return (
+        np.random.default_rng(seed)
+        .standard_normal((count, INPUT_DIM))
+        .astype("float32")
+    )
+
+
+def train(model, steps=3):
+    """A few SGD steps so the saved weights are not the initial ones."""
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    x = sample_inputs(32, seed=1)
+    y = np.random.default_rng(2).standard_normal((32, 3)).astype("float32")
+    model.fit(x, y, batch_size=32 // steps, epochs=1, verbose=0)
+    return model
+
+
+def save_zoo(directory):
+    """Save every zoo model as NAME.keras plus NAME.npz (inputs, predictions)."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    x = sample_inputs()
+    for name in LAYERS:
+        model = train(build_model(name))
+        model.save(directory / f"{name}.keras")
+        outputs = keras.ops.convert_to_numpy(model(x))
+        np.savez(directory / f"{name}.npz", inputs=x, outputs=outputs)
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "save" and len(sys.argv) == 3:
+        save_zoo(sys.argv[2])
+    elif command == "golden":
+        save_zoo(GOLDEN_DIR)
+    else:
+        sys.exit(__doc__)

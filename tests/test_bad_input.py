@@ -1,0 +1,157 @@
+"""Bad files and bad configs raise clear errors quickly; never crash, hang or
+allocate gigabytes."""
+
+import json
+import time
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from model_zoo import INPUT_DIM, build_model, sample_inputs
+
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+
+LOAD_ERRORS = (ValueError, TypeError, OSError, zipfile.BadZipFile, KeyError)
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    path = tmp_path / "model.keras"
+    build_model("FastfoodDense").save(path)
+    return path
+
+
+def assert_fails_fast(path, errors=LOAD_ERRORS):
+    start = time.perf_counter()
+    with pytest.raises(errors):
+        keras.models.load_model(path)
+    assert time.perf_counter() - start < 60
+
+
+def test_truncated_file(saved_model):
+    data = saved_model.read_bytes()
+    saved_model.write_bytes(data[: len(data) // 2])
+    assert_fails_fast(saved_model)
+
+
+def test_corrupted_bytes(saved_model):
+    data = bytearray(saved_model.read_bytes())
+    rng = np.random.default_rng(0)
+    for position in rng.integers(0, len(data), size=200):
+        data[position] ^= 0xFF
+    saved_model.write_bytes(bytes(data))
+    assert_fails_fast(saved_model)
+
+
+def rewrite_config(path, edit):
+    """Rewrite config.json inside a .keras archive with `edit(layer_config)`."""
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    edit(config["config"]["layers"][1]["config"])
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(units=-4), "units"),
+        (lambda c: c.update(units=10**12), "units"),
+        (lambda c: c.update(units="20"), "units"),
+        (lambda c: c.update(activation="no_such_activation"), "activation"),
+        (lambda c: c.update(seed=-1), "seed"),
+    ],
+)
+def test_bad_config_in_file(saved_model, edit, message):
+    rewrite_config(saved_model, edit)
+    start = time.perf_counter()
+    with pytest.raises((ValueError, TypeError), match=message):
+        keras.models.load_model(saved_model)
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CZDense(2**29),
+        lambda: FastfoodDense(10**12),
+        lambda: McKernel(10**12),
+        lambda: McKernel(8, kernel="matern", matern_t=10**6),
+    ],
+)
+def test_huge_sizes_are_refused_before_allocation(make):
+    with pytest.raises(ValueError, match="at most"):
+        make()
+
+
+@pytest.mark.parametrize("layer_class", [CZDense, FastfoodDense, McKernel])
+def test_huge_input_width_is_refused_at_build(layer_class):
+    layer = layer_class(4)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="GiB"):
+        layer.build((None, 2**30))
+    assert time.perf_counter() - start < 5
+
+
+def junk():
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 40),
+        st.sampled_from([0, -1, 2**28 + 1, 10**15]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=6),
+        st.lists(st.integers(0, 3), max_size=2),
+    )
+
+
+FIELDS = {
+    CZDense: {
+        "units": junk(),
+        "activation": st.one_of(st.sampled_from(["relu", "tanh", None]), junk()),
+        "use_bias": junk(),
+        "kernel_initializer": st.one_of(st.sampled_from(["ones", None]), junk()),
+        "kernel_regularizer": st.one_of(st.sampled_from(["l2", None]), junk()),
+    },
+    FastfoodDense: {
+        "units": junk(),
+        "activation": st.one_of(st.sampled_from(["relu", None]), junk()),
+        "seed": junk(),
+        "scale_initializer": st.one_of(st.sampled_from(["ones", "zeros"]), junk()),
+        "gaussian_constraint": st.one_of(st.sampled_from(["non_neg", None]), junk()),
+    },
+    McKernel: {
+        "num_features": junk(),
+        "kernel": st.one_of(st.sampled_from(["gaussian", "matern"]), junk()),
+        "sigma": junk(),
+        "matern_t": st.one_of(st.integers(1, 5), junk()),
+        "seed": junk(),
+        "trainable_sigma": junk(),
+    },
+}
+
+
+@pytest.mark.parametrize("layer_class", list(FIELDS), ids=lambda c: c.__name__)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_from_config_builds_a_working_layer_or_raises_clearly(layer_class, data):
+    config = data.draw(
+        st.fixed_dictionaries({}, optional=FIELDS[layer_class]), label="config"
+    )
+    try:
+        layer = layer_class.from_config(config)
+        output = layer(sample_inputs(count=3))
+    except (ValueError, TypeError):
+        return
+    expected = layer.compute_output_shape((3, INPUT_DIM))
+    assert tuple(output.shape) == tuple(expected)

@@ -1,0 +1,48 @@
+"""Export for serving: TF SavedModel (TensorFlow, JAX) and ONNX (all backends)."""
+
+import keras
+import numpy as np
+import pytest
+from model_zoo import LAYERS, TOLERANCE, build_model, sample_inputs, train
+
+from layer_checks import to_numpy
+
+BACKEND = keras.backend.backend()
+
+
+def reference(name):
+    model = train(build_model(name))
+    x = sample_inputs()
+    return model, x, to_numpy(model(x))
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="Keras exports tf_saved_model from TensorFlow and JAX"
+)
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_tf_saved_model_serves_same_outputs(name, tmp_path):
+    import tensorflow as tf
+
+    model, x, expected = reference(name)
+    model.export(tmp_path / "saved", format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    served = loaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, expected, rtol=0, atol=TOLERANCE[name])
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_onnx_runs_in_onnxruntime_with_same_outputs(name, tmp_path):
+    import onnxruntime
+
+    model, x, expected = reference(name)
+    path = tmp_path / "model.onnx"
+    model.export(path, format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(path))
+    served = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(served, expected, rtol=0, atol=TOLERANCE[name])
+    # The exported graph takes any batch size.
+    batch = sample_inputs(count=2, seed=5)
+    served = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    np.testing.assert_allclose(
+        served, to_numpy(model(batch)), rtol=0, atol=TOLERANCE[name]
+    )
