@@ -1,34 +1,16 @@
 """CZDense: a dense layer whose weight matrix is made of diagonal blocks."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import (
-    MAX_WEIGHT_ELEMENTS,
-    check_feature_axis,
-    check_positive_int,
-    check_weight_size,
-)
+from keras_crosswise._validation import check_weight_size
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
-from keras_crosswise.layers._components import (
-    components_config,
-    set_components,
-    weight_components,
-)
-
-COMPONENTS = (
-    "kernel_initializer",
-    "bias_initializer",
-    "kernel_regularizer",
-    "bias_regularizer",
-    "kernel_constraint",
-    "bias_constraint",
-)
+from keras_crosswise.layers._components import set_components, weight_components
+from keras_crosswise.layers._structured_dense import StructuredDense
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class CZDense(keras.layers.Layer):
+class CZDense(StructuredDense):
     """Dense layer with a diagonal-block weight matrix (Dr. of Crosswise).
 
     Computes `output = activation(W_hat @ x + bias)` (Eq. 3), where W_hat, of
@@ -82,6 +64,15 @@ class CZDense(keras.layers.Layer):
     (256,)
     """
 
+    COMPONENTS = (
+        "kernel_initializer",
+        "bias_initializer",
+        "kernel_regularizer",
+        "bias_regularizer",
+        "kernel_constraint",
+        "bias_constraint",
+    )
+
     def __init__(
         self,
         units,
@@ -96,10 +87,7 @@ class CZDense(keras.layers.Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
+        super().__init__(units, activation, use_bias, activity_regularizer, **kwargs)
         set_components(
             self,
             kernel_initializer=(
@@ -111,30 +99,16 @@ class CZDense(keras.layers.Layer):
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
         )
-        self.input_spec = keras.layers.InputSpec(min_ndim=2)
-        self.supports_masking = True
 
-    def build(self, input_shape):
-        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        self.input_dim = input_dim
+    def build_structure(self, input_dim):
         kernel_shape = (max(input_dim, self.units),)
         check_weight_size(self.__class__.__name__, "kernel", kernel_shape)
         self.kernel = self.add_weight(
-            name="kernel",
-            shape=kernel_shape,
-            **weight_components(self, "kernel"),
+            name="kernel", shape=kernel_shape, **weight_components(self, "kernel")
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.units,),
-                **weight_components(self, "bias"),
-            )
-        else:
-            self.bias = None
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
-    def call(self, inputs):
+    def linear(self, inputs):
+        """W_hat x: the c&z products of the diagonal blocks (Eq. 6, Fig. 2)."""
         rank = len(inputs.shape)
         if self.units >= self.input_dim:
             # Vertical diagonal blocks: output j sees input j % n (Fig. 2).
@@ -153,43 +127,4 @@ class CZDense(keras.layers.Layer):
                 scaled, (*ops.shape(scaled)[:-1], num_blocks, self.units)
             )
             outputs = ops.sum(blocks, axis=-2)
-        if self.bias is not None:
-            outputs = outputs + self.bias
-        if self.activation is not None:
-            outputs = self.activation(outputs)
         return outputs
-
-    def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape)[:-1], self.units)
-
-    def to_dense_kernel(self):
-        """The equivalent dense kernel K of shape `(n, units)`.
-
-        `layer(x) == activation(x @ K + bias)`; K is W_hat transposed. Use it to
-        inspect the layer or to hand its weights to a plain `Dense` layer.
-        """
-        if not self.built:
-            raise ValueError(
-                f"{self.__class__.__name__} '{self.name}' must be built before "
-                "calling `to_dense_kernel()`."
-            )
-        # kernel[i] sits at row i % n, column i % units of K (see the class doc).
-        index = np.arange(max(self.input_dim, self.units))
-        placement = np.zeros((self.input_dim, self.units), dtype="float32")
-        placement[index % self.input_dim, index % self.units] = 1.0
-        placement = ops.convert_to_tensor(placement, dtype=self.kernel.dtype)
-        if self.units >= self.input_dim:
-            return placement * self.kernel[None, :]
-        return placement * self.kernel[:, None]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                **components_config(self, COMPONENTS),
-            }
-        )
-        return config

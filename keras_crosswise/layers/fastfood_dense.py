@@ -4,35 +4,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import (
-    MAX_WEIGHT_ELEMENTS,
-    check_feature_axis,
-    check_positive_int,
-    check_seed,
-)
-from keras_crosswise.layers._components import (
-    components_config,
-    set_components,
-    weight_components,
-)
+from keras_crosswise._validation import check_seed
+from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._fastfood_weights import (
     add_permutation,
     default_gaussian,
     default_signs,
     fastfood_geometry,
 )
+from keras_crosswise.layers._structured_dense import StructuredDense
 from keras_crosswise.ops.fastfood import fastfood
 from keras_crosswise.ops.hadamard import pad_to_power_of_two
 
-COMPONENTS = tuple(
-    f"{weight}_{kind}"
-    for kind in ("initializer", "regularizer", "constraint")
-    for weight in ("signs", "gaussian", "scale", "bias")
-)
-
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class FastfoodDense(keras.layers.Layer):
+class FastfoodDense(StructuredDense):
     """Dense replacement `activation(S H G Pi H B x + bias)` with learned diagonals.
 
     The adaptive Fastfood layer of McKernel's "SGD optimization setting" and
@@ -88,6 +74,12 @@ class FastfoodDense(keras.layers.Layer):
     ... ])  # 4,096 parameters in the first layer instead of 803,840
     """
 
+    COMPONENTS = tuple(
+        f"{weight}_{kind}"
+        for kind in ("initializer", "regularizer", "constraint")
+        for weight in ("signs", "gaussian", "scale", "bias")
+    )
+
     def __init__(
         self,
         units,
@@ -109,10 +101,7 @@ class FastfoodDense(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
+        super().__init__(units, activation, use_bias, activity_regularizer, **kwargs)
         self.seed = check_seed(seed)
         set_components(
             self,
@@ -137,13 +126,10 @@ class FastfoodDense(keras.layers.Layer):
             scale_constraint=scale_constraint,
             bias_constraint=bias_constraint,
         )
-        self.input_spec = keras.layers.InputSpec(min_ndim=2)
-        self.supports_masking = True
 
-    def build(self, input_shape):
-        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
+    def build_structure(self, input_dim):
         padded, blocks = fastfood_geometry(self, input_dim, self.units)
-        self.input_dim, self.padded_dim = input_dim, padded
+        self.padded_dim = padded
         self.signs = self.add_weight(
             autocast=False,  # read in float32 under mixed precision
             name="signs",
@@ -163,15 +149,6 @@ class FastfoodDense(keras.layers.Layer):
             shape=(self.units,),
             **weight_components(self, "scale"),
         )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                autocast=False,
-                name="bias",
-                shape=(self.units,),
-                **weight_components(self, "bias"),
-            )
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def linear(self, inputs):
         """S H G Pi H B x, without bias and activation, in float32."""
@@ -183,38 +160,5 @@ class FastfoodDense(keras.layers.Layer):
         )
         return mixed[..., : self.units] * normalization * self.scale
 
-    def call(self, inputs):
-        # The transform runs in float32 under mixed precision (fwht does too).
-        outputs = self.linear(inputs)
-        if self.bias is not None:
-            outputs = outputs + self.bias
-        outputs = ops.cast(outputs, self.compute_dtype)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape)[:-1], self.units)
-
-    def to_dense_kernel(self):
-        """The equivalent dense kernel K of shape `(d, units)`:
-        `layer(x) == activation(x @ K + bias)`."""
-        if not self.built:
-            raise ValueError(
-                f"{self.__class__.__name__} '{self.name}' must be built before "
-                "calling `to_dense_kernel()`."
-            )
-        return self.linear(ops.eye(self.input_dim))
-
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "seed": self.seed,
-                **components_config(self, COMPONENTS),
-            }
-        )
-        return config
+        return {**super().get_config(), "seed": self.seed}
