@@ -25,7 +25,7 @@ def run_script(name, backend, tmp_path, **env):
         env={**os.environ, "KERAS_BACKEND": backend, **env},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]

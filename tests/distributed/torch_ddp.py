@@ -10,6 +10,7 @@ tests/test_distribution.py:
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -17,7 +18,6 @@ import keras
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from keras_crosswise.layers import CZDense, FastfoodDense
 
@@ -53,6 +53,7 @@ def sgd_step(module, x, y):
 
 
 def worker(rank, world_size, init_file, out_dir):
+    """One rank: a DDP step on its half of the batch; weights saved to out_dir."""
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
@@ -63,17 +64,43 @@ def worker(rank, world_size, init_file, out_dir):
     loss = sgd_step(ddp, x[shard], y[shard])
     weights = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     np.savez(os.path.join(out_dir, f"rank{rank}.npz"), *weights, loss=loss)
-    dist.destroy_process_group()
+    dist.barrier()  # both ranks are done with every collective
+    # Exit without tearing down: on this machine the destructors of the gloo
+    # process group and DDP's reducer sometimes block forever at exit.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def launch_ranks(world_size, workdir, timeout=300):
+    """Start each rank as its own process (like torchrun) and wait, bounded."""
+    init_file = os.path.join(workdir, "init")
+    ranks = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--rank",
+                str(rank),
+                str(world_size),
+                init_file,
+                workdir,
+            ]
+        )
+        for rank in range(world_size)
+    ]
+    try:
+        codes = [process.wait(timeout=timeout) for process in ranks]
+    finally:
+        for process in ranks:
+            process.kill()
+    if any(codes):
+        raise RuntimeError(f"DDP ranks exited with codes {codes}")
 
 
 def main(out_path):
     world_size = 2
     workdir = tempfile.mkdtemp()
-    mp.spawn(
-        worker,
-        args=(world_size, os.path.join(workdir, "init"), workdir),
-        nprocs=world_size,
-    )
+    launch_ranks(world_size, workdir)
     model = build_model()
     x, y = data()
     single_loss = sgd_step(model, x, y)
@@ -95,4 +122,7 @@ def main(out_path):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--rank":
+        rank, world_size, init_file, out_dir = sys.argv[2:6]
+        worker(int(rank), int(world_size), init_file, out_dir)
     main(sys.argv[1])
