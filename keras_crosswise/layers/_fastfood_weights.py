@@ -14,24 +14,31 @@ def offset_seed(seed, offset):
     return None if seed is None else seed + offset
 
 
-def fastfood_geometry(layer, input_dim, outputs):
-    """(n, blocks): the padded size n = next power of two and ceil(outputs / n),
-    refused before allocation when the (blocks, n) weights would be too large."""
+def add_fastfood_weights(layer, input_dim, outputs, signs, gaussian, seed):
+    """Create B (`layer.signs`), Pi (`layer.permutation`) and G (`layer.gaussian`),
+    in that order (saved files depend on it), each of shape (blocks, n).
+
+    n is the next power of two >= input_dim and blocks = ceil(outputs / n); a
+    size over the weight limit is refused before allocation. `signs` and
+    `gaussian` are `add_weight` keyword arguments (initializer, regularizer,
+    constraint); both are read in float32 under mixed precision. Pi is drawn
+    from `seed` and never trained. Returns n.
+    """
     padded = next_power_of_two(input_dim)
-    blocks = -(-outputs // padded)
-    check_weight_size(layer.__class__.__name__, "signs", (blocks, padded))
-    return padded, blocks
-
-
-def add_permutation(layer, blocks, padded, seed):
-    """Pi: one stored random permutation per block (never trained)."""
-    return layer.add_weight(
+    shape = (-(-outputs // padded), padded)
+    check_weight_size(layer.__class__.__name__, "signs", shape)
+    layer.signs = layer.add_weight(name="signs", shape=shape, autocast=False, **signs)
+    layer.permutation = layer.add_weight(
         name="permutation",
-        shape=(blocks, padded),
+        shape=shape,
         dtype="int32",
         initializer=RandomPermutation(seed=offset_seed(seed, 1)),
         trainable=False,
     )
+    layer.gaussian = layer.add_weight(
+        name="gaussian", shape=shape, autocast=False, **gaussian
+    )
+    return padded
 
 
 def default_signs(seed):

@@ -7,10 +7,9 @@ from keras import ops
 from keras_crosswise._validation import check_seed
 from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._fastfood_weights import (
-    add_permutation,
+    add_fastfood_weights,
     default_gaussian,
     default_signs,
-    fastfood_geometry,
 )
 from keras_crosswise.layers._structured_dense import StructuredDense
 from keras_crosswise.ops.fastfood import fastfood
@@ -128,23 +127,16 @@ class FastfoodDense(StructuredDense):
         )
 
     def build_structure(self, input_dim):
-        padded, blocks = fastfood_geometry(self, input_dim, self.units)
-        self.padded_dim = padded
-        self.signs = self.add_weight(
-            autocast=False,  # read in float32 under mixed precision
-            name="signs",
-            shape=(blocks, padded),
-            **weight_components(self, "signs"),
-        )
-        self.permutation = add_permutation(self, blocks, padded, self.seed)
-        self.gaussian = self.add_weight(
-            autocast=False,
-            name="gaussian",
-            shape=(blocks, padded),
-            **weight_components(self, "gaussian"),
+        self.padded_dim = add_fastfood_weights(
+            self,
+            input_dim,
+            self.units,
+            signs=weight_components(self, "signs"),
+            gaussian=weight_components(self, "gaussian"),
+            seed=self.seed,
         )
         self.scale = self.add_weight(
-            autocast=False,
+            autocast=False,  # read in float32 under mixed precision
             name="scale",
             shape=(self.units,),
             **weight_components(self, "scale"),

@@ -13,10 +13,9 @@ from keras_crosswise._validation import (
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T, MaternScaling
 from keras_crosswise.layers._fastfood_weights import (
-    add_permutation,
+    add_fastfood_weights,
     default_gaussian,
     default_signs,
-    fastfood_geometry,
     offset_seed,
 )
 from keras_crosswise.ops.fastfood import fastfood
@@ -102,27 +101,21 @@ class McKernel(keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        padded, blocks = fastfood_geometry(self, input_dim, self.num_features)
+        padded = add_fastfood_weights(
+            self,
+            input_dim,
+            self.num_features,
+            signs={"initializer": default_signs(self.seed)},
+            gaussian={"initializer": default_gaussian(self.seed)},
+            seed=self.seed,
+        )
         self.input_dim, self.padded_dim = input_dim, padded
-        self.signs = self.add_weight(
-            autocast=False,  # read in float32 under mixed precision
-            name="signs",
-            shape=(blocks, padded),
-            initializer=default_signs(self.seed),
-        )
-        self.permutation = add_permutation(self, blocks, padded, self.seed)
-        self.gaussian = self.add_weight(
-            autocast=False,
-            name="gaussian",
-            shape=(blocks, padded),
-            initializer=default_gaussian(self.seed),
-        )
         if self.kernel == "gaussian":
             lengths = ChiScaling(padded, seed=offset_seed(self.seed, 3))
         else:
             lengths = MaternScaling(self.matern_t, padded, offset_seed(self.seed, 3))
         self.scale = self.add_weight(
-            autocast=False,
+            autocast=False,  # read in float32 under mixed precision
             name="scale",
             shape=(self.num_features,),
             initializer=lengths,
