@@ -63,9 +63,11 @@ def test_to_dense_kernel(d, units, rng):
     )
 
 
-def test_sgd_step_matches_finite_differences(rng):
-    """Gradients of all three diagonals through both fwht's and the permutation."""
-    d, units, batch, learning_rate = 6, 8, 5, 0.1
+@pytest.mark.parametrize(("d", "units"), [(6, 8), (5, 20)])
+def test_sgd_step_matches_finite_differences(d, units, rng):
+    """Gradients of all three diagonals through both fwht's and the permutation
+    (one block, and three blocks whose permutations are offset)."""
+    batch, learning_rate = 5, 0.1
     layer = random_layer(d, units, rng)
     model = keras.Sequential([keras.Input((d,)), layer])
     model.compile(

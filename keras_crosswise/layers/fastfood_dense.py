@@ -45,13 +45,19 @@ class FastfoodDense(StructuredDense):
         units: positive integer, dimensionality of the output space.
         activation: activation function; `None` means linear.
         use_bias: whether the layer adds a bias vector.
-        signs_initializer, gaussian_initializer, scale_initializer,
-        bias_initializer: initializers of B, G, S and the bias. Defaults:
-            `RademacherSigns`, `NormalizedGaussian`, `"ones"`, `"zeros"`.
-        signs_regularizer, gaussian_regularizer, scale_regularizer,
-        bias_regularizer: regularizers of each weight.
-        signs_constraint, gaussian_constraint, scale_constraint,
-        bias_constraint: constraints of each weight.
+        signs_initializer: initializer of B. Defaults to `RademacherSigns()`.
+        gaussian_initializer: initializer of G. Defaults to
+            `NormalizedGaussian()`.
+        scale_initializer: initializer of S. Defaults to `"ones"`.
+        bias_initializer: initializer of the bias. Defaults to `"zeros"`.
+        signs_regularizer: regularizer applied to B.
+        gaussian_regularizer: regularizer applied to G.
+        scale_regularizer: regularizer applied to S.
+        bias_regularizer: regularizer applied to the bias.
+        signs_constraint: constraint applied to B.
+        gaussian_constraint: constraint applied to G.
+        scale_constraint: constraint applied to S.
+        bias_constraint: constraint applied to the bias.
         activity_regularizer: regularizer applied to the output.
         seed: integer or `None`, the seed of the permutation and of the
             default random initializers; `None` follows
