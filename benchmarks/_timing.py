@@ -1,10 +1,15 @@
 """Side-by-side timing helpers: compile per backend, interleave, take medians."""
 
+import json
+import pathlib
+import platform
 import statistics
 import time
 
 import keras
 import numpy as np
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
 def compile_function(fn):
@@ -26,20 +31,72 @@ def block(value):
     return keras.ops.convert_to_numpy(value) if value is not None else None
 
 
+def wall_time(thunk):
+    """A measure for `interleaved_medians`: seconds `thunk()` takes."""
+
+    def measure():
+        start = time.perf_counter()
+        block(thunk())
+        return time.perf_counter() - start
+
+    return measure
+
+
 def interleaved_medians(candidates, repeats=7, warmup=2):
     """Median seconds per call of each `name -> thunk`, runs interleaved so
     that machine noise hits every candidate alike."""
-    for thunk in candidates.values():
+    return interleaved_measures(
+        {name: wall_time(thunk) for name, thunk in candidates.items()}, repeats, warmup
+    )
+
+
+def interleaved_measures(measures, repeats=7, warmup=2):
+    """Median of each `name -> measure()` (a measure returns seconds), called
+    in turn `repeats` times after `warmup` unrecorded calls each."""
+    for measure in measures.values():
         for _ in range(warmup):
-            block(thunk())
-    samples = {name: [] for name in candidates}
+            measure()
+    samples = {name: [] for name in measures}
     for _ in range(repeats):
-        for name, thunk in candidates.items():
-            start = time.perf_counter()
-            block(thunk())
-            samples[name].append(time.perf_counter() - start)
+        for name, measure in measures.items():
+            samples[name].append(measure())
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def random_inputs(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def machine_description():
+    import os
+
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def write_json(path, results):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**machine_description(), **results}, indent=1) + "\n")
+    return path
+
+
+def add_output_arguments(parser):
+    """`--out` (the results folder) and `--quick` (tiny sizes, for CI)."""
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, to check the script runs"
+    )
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("| " + " | ".join("---" for _ in header) + " |")
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, then pytest once per Keras backend, each in its own
-# process. Fails if the lint or any backend fails (pytest's exit 5, no tests, too).
+# The whole test suite: lint, the docs build, then pytest once per Keras backend, each
+# in its own process. Fails if the lint, the docs or any backend fails (pytest's exit 5,
+# no tests, too).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k cz_dense`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,10 @@ BACKENDS=${BACKENDS:-"tensorflow jax torch"}
 
 echo "== ruff"
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "lint failed"; exit 1; }
+
+echo "== docs: mkdocs build --strict"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)" \
+  || { echo "docs build failed"; exit 1; }
 
 reports=$(mktemp -d)
 failed=()

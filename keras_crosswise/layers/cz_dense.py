@@ -115,7 +115,9 @@ class CZDense(StructuredDense):
             num_blocks = -(-self.units // self.input_dim)
             if num_blocks > 1:
                 inputs = ops.tile(inputs, [1] * (rank - 1) + [num_blocks])
-            outputs = inputs[..., : self.units] * self.kernel
+            if num_blocks * self.input_dim != self.units:
+                inputs = inputs[..., : self.units]
+            outputs = inputs * self.kernel
         else:
             # Horizontal diagonal blocks: output j sums inputs j, j + units, ...
             num_blocks = -(-self.input_dim // self.units)

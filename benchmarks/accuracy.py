@@ -1,0 +1,261 @@
+"""Parameters, test accuracy and training time on MNIST-1D and digits.
+
+Every model of examples/mnist1d_comparison.py, trained with the MNIST-1D
+reference recipe (Adam 1e-2, batch 100, 6000 steps) over `--seeds` seeds, on
+MNIST-1D (4000 / 1000, 40 features) and scikit-learn's digits (1347 / 450, 64
+features, standardised). Then:
+- the paper's reference experiment (its published `c_and_z.py`): two random,
+  untrained c&z expansions (x2 features each, SELU) and a random diagonal,
+  then a random forest of 100 trees, against the same forest on raw inputs;
+- on MNIST-1D, a search for the smallest model of ours that matches the
+  reference MLP: residual MLPs whose W2 blocks are FastfoodDense, by width,
+  number of blocks, and W1 (Dense, or FastfoodDense too). "Matches" means a
+  mean test accuracy of at least the MLP's mean minus one MLP standard
+  deviation.
+Writes docs/benchmarks/accuracy.json and accuracy.png.
+Run: KERAS_BACKEND=jax python benchmarks/accuracy.py [--seeds 5] [--quick]
+"""
+
+import argparse
+import pathlib
+import sys
+import time
+
+import keras
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import cz, cz_expand
+
+from _timing import add_output_arguments, markdown_table, write_json
+from digits_dense_vs_czdense import load_digits_split
+from mnist1d_comparison import (
+    load_mnist1d,
+    model_factories,
+    residual_mlp,
+    train_and_score,
+    trainable_count,
+)
+
+REFERENCE = "MLP 100-100 (reference)"
+# (W1, width, residual FastfoodDense blocks), roughly smallest first.
+SEARCH = [
+    *((keras.layers.Dense, width, blocks) for width in (128, 256) for blocks in (1, 2)),
+    *((FastfoodDense, width, 2) for width in (512, 1024)),
+]
+
+
+def random_cz_features(x_train, x_test, seed, expansions=2):
+    """The paper's untrained features: `expansions` times `selu(cz_expand(x, K)
+    + b)` with K of shape (2, n), then `selu(cz(k, x) + b)`; K, k, b ~ N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    width = x_train.shape[1]
+    draws = []
+    for _ in range(expansions):
+        draws.append((rng.standard_normal((2, width)), rng.standard_normal(2 * width)))
+        width *= 2
+    diagonal, bias = rng.standard_normal((2, width))
+
+    def transform(x):
+        for kernels, offset in draws:
+            x = keras.activations.selu(cz_expand(x, kernels.astype("float32")) + offset)
+        x = keras.activations.selu(cz(diagonal.astype("float32"), x) + bias)
+        return keras.ops.convert_to_numpy(x)
+
+    random_weights = sum(k.size + b.size for k, b in draws) + 2 * width
+    return transform(x_train), transform(x_test), random_weights
+
+
+def forest_scores(data, seeds, trees, features=None):
+    """Random-forest test accuracies and fit seconds, on raw or c&z features."""
+    scores, seconds, random_weights = [], [], 0
+    for seed in range(seeds):
+        x_train, x_test, y_train, y_test = data
+        if features is not None:
+            x_train, x_test, random_weights = features(x_train, x_test, seed)
+        forest = RandomForestClassifier(
+            n_estimators=trees, n_jobs=-1, random_state=seed
+        )
+        start = time.perf_counter()
+        forest.fit(x_train, y_train)
+        seconds.append(time.perf_counter() - start)
+        scores.append(forest.score(x_test, y_test))
+    return {
+        "trainable": 0,
+        "random_weights": random_weights,
+        **summary(scores, seconds),
+    }
+
+
+def summary(scores, seconds):
+    return {
+        "accuracy_mean": float(np.mean(scores)),
+        "accuracy_std": float(np.std(scores)),
+        "accuracies": [float(s) for s in scores],
+        "seconds_mean": float(np.mean(seconds)),
+    }
+
+
+def keras_scores(make_model, data, seeds, steps):
+    scores, seconds = [], []
+    for seed in range(seeds):
+        keras.utils.set_random_seed(seed)
+        model = make_model()
+        accuracy, elapsed = train_and_score(model, data, steps, seed)
+        scores.append(accuracy)
+        seconds.append(elapsed)
+    return {"trainable": trainable_count(model), **summary(scores, seconds)}
+
+
+def search_smallest(data, seeds, steps, reference, candidates):
+    """Residual MLPs with FastfoodDense blocks; returns all results and the
+    name of the smallest that matches `reference` (None if none does)."""
+    results = {}
+    for first, width, blocks in candidates:
+        name = f"{first.__name__} {width}, {blocks} FastfoodDense block(s)"
+        results[name] = keras_scores(
+            lambda f=first, w=width, b=blocks: residual_mlp(
+                data[0].shape[1], w, FastfoodDense, b, first=f
+            ),
+            data,
+            seeds,
+            steps,
+        )
+        print(f"  {name}: {results[name]['accuracy_mean']:.4f}", flush=True)
+    bar = reference["accuracy_mean"] - reference["accuracy_std"]
+    matching = [name for name, r in results.items() if r["accuracy_mean"] >= bar]
+    smallest = min(matching, key=lambda n: results[n]["trainable"], default=None)
+    return results, smallest
+
+
+def best_smaller_than(models, reference):
+    """The most accurate trained model of ours with fewer parameters than
+    `reference` (the baselines and the forests excluded)."""
+    size = models[reference]["trainable"]
+    ours = {
+        name: r
+        for name, r in models.items()
+        if name not in ("logistic regression", reference) and 0 < r["trainable"] < size
+    }
+    return max(ours, key=lambda name: ours[name]["accuracy_mean"], default=None)
+
+
+def run_dataset(name, data, args):
+    print(f"== {name}: {len(data[0])} train, {len(data[1])} test", flush=True)
+    results = {}
+    factories = model_factories(data[0].shape[1])
+    if args.quick:
+        factories = {key: factories[key] for key in list(factories)[:2]}
+    for model_name, make_model in factories.items():
+        results[model_name] = keras_scores(make_model, data, args.seeds, args.steps)
+        print(f"  {model_name}: {results[model_name]['accuracy_mean']:.4f}", flush=True)
+    results["random forest, raw inputs"] = forest_scores(data, args.seeds, args.trees)
+    results["random forest, 2 random c&z expansions (paper)"] = forest_scores(
+        data, args.seeds, args.trees, random_cz_features
+    )
+    return results
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 7.5))
+    markers = "osD^v<>pPX*h"
+    for axis, (dataset, models) in zip(
+        np.atleast_1d(axes), results.items(), strict=True
+    ):
+        for index, (name, r) in enumerate(models.items()):
+            if r["trainable"] == 0:  # forests: no trained weights, a level line
+                axis.axhline(
+                    r["accuracy_mean"], ls=":", color=f"C{index % 10}", label=name
+                )
+                continue
+            axis.errorbar(
+                r["trainable"],
+                r["accuracy_mean"],
+                yerr=r["accuracy_std"],
+                fmt=markers[index % len(markers)],
+                color=f"C{index % 10}",
+                label=name,
+            )
+        axis.set(
+            xscale="log",
+            xlabel="trainable parameters",
+            ylabel="test accuracy (mean ± std over seeds)",
+            title=dataset,
+        )
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def trainable_cell(result):
+    if result["trainable"]:
+        return f"{result['trainable']:,d}"
+    if result["random_weights"]:
+        return f"forest + {result['random_weights']:,d} random"
+    return "forest"
+
+
+def report(results):
+    rows = [
+        [
+            dataset,
+            name,
+            trainable_cell(r),
+            f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}",
+            f"{r['seconds_mean']:.1f}",
+        ]
+        for dataset, models in results.items()
+        for name, r in models.items()
+    ]
+    header = ["dataset", "model", "trainable params", "test accuracy", "train s"]
+    print(markdown_table(header, rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--trees", type=int, default=100)
+    add_output_arguments(parser)
+    args = parser.parse_args()
+    search = SEARCH
+    if args.quick:
+        args.seeds, args.steps, args.trees, search = 1, 20, 5, SEARCH[:1]
+    mnist1d = load_mnist1d()
+    results = {"MNIST-1D": run_dataset("MNIST-1D", mnist1d, args)}
+    found, smallest = search_smallest(
+        mnist1d, args.seeds, args.steps, results["MNIST-1D"][REFERENCE], search
+    )
+    results["MNIST-1D"].update(found)
+    results["digits"] = run_dataset("digits", load_digits_split(), args)
+    report(results)
+    best = best_smaller_than(results["MNIST-1D"], REFERENCE)
+    print(f"\nsmallest FastfoodDense model matching the MLP on MNIST-1D: {smallest}")
+    print(f"most accurate of our models smaller than the MLP: {best}")
+    out = pathlib.Path(args.out)
+    write_json(
+        out / "accuracy.json",
+        {
+            "seeds": args.seeds,
+            "steps": args.steps,
+            "smallest_match": smallest,
+            "best_smaller_than_reference": best,
+            **results,
+        },
+    )
+    plot(results, out / "accuracy.png")
+    print(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The benchmarks run (in `--quick` mode) and write the JSON and PNG they promise."""
+
+import json
+
+import keras
+import pytest
+
+from script_runner import run_script
+
+
+def load_results(folder, name):
+    results = json.loads((folder / f"{name}.json").read_text())
+    assert (folder / f"{name}.png").stat().st_size > 1000
+    assert results["backend"] == keras.backend.backend()
+    return results
+
+
+def test_fit_speed_quick(tmp_path):
+    output = run_script("benchmarks/fit_speed.py", "--quick", "--out", tmp_path)
+    results = load_results(tmp_path, f"fit_speed_{keras.backend.backend()}")
+    times = results["seconds_per_step"]["64"]
+    for name in ("floor", "CZDense", "FastfoodDense", "Dense", "McKernel"):
+        assert times[f"{name} train"] > 0 and times[f"{name} infer"] > 0
+    grid = results["settings_seconds_per_step"]
+    assert len(grid) == 8
+    assert all(isinstance(v, float) or v.startswith("fails: ") for v in grid.values())
+    assert "| / floor |" in output
+
+
+def test_kernel_error_quick(tmp_path):
+    run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
+    results = load_results(tmp_path, f"kernel_error_{keras.backend.backend()}")
+    by_columns = results["8"]
+    assert set(by_columns) == {"16", "64"}
+    for name in ("McKernel", "RBFSampler", "Nystroem"):
+        # More columns, a better Gram matrix (the error is ~1/sqrt(D)).
+        assert by_columns["64"][name]["error"] < by_columns["16"][name]["error"]
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="backend-neutral script; its models run on every backend in "
+    "test_examples, and its published table is measured on JAX",
+)
+def test_accuracy_quick(tmp_path):
+    output = run_script("benchmarks/accuracy.py", "--quick", "--out", tmp_path)
+    results = load_results(tmp_path, "accuracy")
+    for dataset in ("MNIST-1D", "digits"):
+        models = results[dataset]
+        assert models["MLP 100-100 (reference)"]["trainable"] == (
+            15_210 if dataset == "MNIST-1D" else 17_610
+        )
+        paper = models["random forest, 2 random c&z expansions (paper)"]
+        # Draws: (2n + 2n) and (4n + 4n) for the expansions, 4n + 4n after.
+        width = 40 if dataset == "MNIST-1D" else 64
+        assert paper["random_weights"] == 20 * width
+        assert 0 <= paper["accuracy_mean"] <= 1
+    assert "smallest FastfoodDense model matching the MLP" in output
+    assert "most accurate of our models smaller than the MLP" in output
