@@ -36,7 +36,7 @@ from mnist1d_comparison import (
     load_mnist1d,
     model_factories,
     residual_mlp,
-    train_and_score,
+    scores_over_seeds,
     trainable_count,
 )
 
@@ -100,13 +100,7 @@ def summary(scores, seconds):
 
 
 def keras_scores(make_model, data, seeds, steps):
-    scores, seconds = [], []
-    for seed in range(seeds):
-        keras.utils.set_random_seed(seed)
-        model = make_model()
-        accuracy, elapsed = train_and_score(model, data, steps, seed)
-        scores.append(accuracy)
-        seconds.append(elapsed)
+    scores, seconds, model = scores_over_seeds(make_model, data, steps, seeds)
     return {"trainable": trainable_count(model), **summary(scores, seconds)}
 
 

@@ -21,12 +21,12 @@ import argparse
 import time
 
 import keras
-import numpy as np
 
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 from _timing import (
     add_output_arguments,
+    dense_fourier_features,
     interleaved_measures,
     markdown_table,
     random_inputs,
@@ -60,10 +60,7 @@ class RandomProjectionFeatures(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        projected = keras.ops.matmul(inputs, self.projection)
-        return keras.ops.concatenate(
-            [keras.ops.cos(projected), keras.ops.sin(projected)], axis=-1
-        )
+        return dense_fourier_features(inputs, self.projection)
 
 
 LAYERS = {
@@ -113,9 +110,16 @@ def step_measures(model, x, y, batch):
     return train, infer
 
 
+def regression_data(width, batch, steps):
+    """`steps` batches of random inputs and targets, both `width` wide."""
+    return (
+        random_inputs((steps * batch, width)),
+        random_inputs((steps * batch, width), seed=1),
+    )
+
+
 def time_layers(width, batch, steps, repeats, names):
-    x = random_inputs((steps * batch, width))
-    y = random_inputs((steps * batch, width), seed=1)
+    x, y = regression_data(width, batch, steps)
     measures = {}
     for name in names:
         model = compiled_model(LAYERS[name](width), width)
@@ -128,8 +132,7 @@ def time_layers(width, batch, steps, repeats, names):
 def settings_grid(width, batch, steps, repeats):
     """CZDense and Dense train steps under each `jit_compile` x
     `steps_per_execution` setting."""
-    x = random_inputs((steps * batch, width))
-    y = random_inputs((steps * batch, width), seed=1)
+    x, y = regression_data(width, batch, steps)
     measures = {}
     for name in ("CZDense", "Dense"):
         for jit in (False, True):
@@ -257,5 +260,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()

@@ -16,14 +16,12 @@ from sklearn.kernel_approximation import RBFSampler
 from keras_crosswise.layers import FastfoodDense, McKernel
 from keras_crosswise.ops import fwht
 
-from _timing import compile_function, interleaved_medians, random_inputs
-
-
-def dense_features(x, weights):
-    projected = keras.ops.matmul(x, weights)
-    return keras.ops.concatenate(
-        [keras.ops.cos(projected), keras.ops.sin(projected)], -1
-    )
+from _timing import (
+    compile_function,
+    dense_fourier_features,
+    interleaved_medians,
+    random_inputs,
+)
 
 
 def time_width(width, batch, repeats):
@@ -35,7 +33,7 @@ def time_width(width, batch, repeats):
     weights = keras.ops.convert_to_tensor(random_inputs((width, width), seed=1))
     sampler = RBFSampler(n_components=width, random_state=0).fit(x_np)
     transform, features = compile_function(fwht), compile_function(layer)
-    dense = compile_function(dense_features)
+    dense = compile_function(dense_fourier_features)
     times = interleaved_medians(
         {
             "fwht": lambda: transform(x),

@@ -114,6 +114,18 @@ def train_and_score(model, data, steps=6000, seed=0, batch_size=100):
     return model.evaluate(x_test, y_test, verbose=0)[1], seconds
 
 
+def scores_over_seeds(make_model, data, steps, seeds):
+    """Train a fresh model per seed; returns (accuracies, seconds, last model)."""
+    scores, seconds = [], []
+    for seed in range(seeds):
+        keras.utils.set_random_seed(seed)
+        model = make_model()
+        accuracy, elapsed = train_and_score(model, data, steps, seed)
+        scores.append(accuracy)
+        seconds.append(elapsed)
+    return scores, seconds, model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=6000)
@@ -129,13 +141,9 @@ def main():
     )
     print(f"{'model':36s} {'trainable':>9s} {'test accuracy':>16s} {'seconds':>8s}")
     for name, make_model in model_factories(data[0].shape[1]).items():
-        scores, seconds = [], []
-        for seed in range(args.seeds):
-            keras.utils.set_random_seed(seed)
-            model = make_model()
-            accuracy, elapsed = train_and_score(model, data, args.steps, seed)
-            scores.append(accuracy)
-            seconds.append(elapsed)
+        scores, seconds, model = scores_over_seeds(
+            make_model, data, args.steps, args.seeds
+        )
         print(
             f"{name:36s} {trainable_count(model):9d} "
             f"{np.mean(scores):10.4f} ±{np.std(scores):.4f} {np.mean(seconds):8.1f}"

@@ -63,14 +63,13 @@ def _permute_rows(table, index):
         # jax2tf (SavedModel export with gradients) rejects a custom gradient
         # that closes over a traced `index`; a custom_vjp takes it as input.
         return _jax_permute_rows()(table, index)
-    inverse = ops.argsort(index)
 
     @ops.custom_gradient
     def permute(table):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return ops.take(upstream, inverse, axis=0)
+            return ops.take(upstream, ops.argsort(index), axis=0)
 
         return ops.take(table, index, axis=0), grad
 
