@@ -6,7 +6,7 @@ default, so that the per-epoch input pipeline is a small share):
 - floor: `x * c + b` in a bare layer, the cheapest model of CZDense's size,
   under the same `fit`: what the framework costs by itself;
 - CZDense(width), FastfoodDense(width), Dense(width);
-- McKernel(width / 2) with learned diagonals (`trainable=True`, 2 * D = width
+- McKernel(width / 2) with learned diagonals (`trainable_features=True`, 2 * D = width
   outputs) against a dense random projection `cos/sin(x @ W)`, W of shape
   (width, width / 2), learned too.
 All models live in one process and are timed in turn (interleaved), median
@@ -68,7 +68,7 @@ LAYERS = {
     "CZDense": CZDense,
     "FastfoodDense": FastfoodDense,
     "Dense": keras.layers.Dense,
-    "McKernel": lambda width: McKernel(width // 2, trainable=True, seed=0),
+    "McKernel": lambda width: McKernel(width // 2, trainable_features=True, seed=0),
     "projection": lambda width: RandomProjectionFeatures(width // 2),
 }
 

@@ -59,3 +59,29 @@ def check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise TypeError(f"`seed` must be a non-negative integer or None; got {seed!r}.")
     return int(seed)
+
+
+def check_real(name, value, minimum=None, strict=False):
+    """Return `value` as a finite `float`, or raise a clear error naming `name`.
+
+    Accepts any `numbers.Real` (Python and NumPy ints and floats), never `bool`.
+    With `minimum`, the value must be `>= minimum` (`> minimum` when `strict`).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a real number; "
+            f"got {value!r} of type {type(value).__name__}."
+        )
+    value = float(value)
+    too_small = minimum is not None and (
+        value <= minimum if strict else value < minimum
+    )
+    if not math.isfinite(value) or too_small:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+        raise ValueError(f"`{name}` must be a finite number{bound}; got {value}.")
+    return value
+
+
+def check_positive_real(name, value):
+    """Return `value` as a finite positive `float` (see `check_real`)."""
+    return check_real(name, value, minimum=0.0, strict=True)

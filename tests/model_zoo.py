@@ -4,6 +4,7 @@ A new layer joins every save/load, golden-file and export test by one entry in
 LAYERS. Run as a script to write the zoo under the current KERAS_BACKEND:
 
     python tests/model_zoo.py save DIR      # used by the cross-backend tests
+                                            # (also writes DIR/seeded.npz)
     python tests/model_zoo.py golden        # rewrite tests/golden/ (on purpose only)
 """
 
@@ -27,7 +28,7 @@ LAYERS = {
         4, kernel_initializer=DiagonalVarianceScaling(1.0, seed=2)
     ),
     "FastfoodDense": lambda: FastfoodDense(20, activation="relu", seed=3),
-    "McKernel": lambda: McKernel(12, sigma=2.0, trainable=True, seed=4),
+    "McKernel": lambda: McKernel(12, sigma=2.0, trainable_features=True, seed=4),
     "McKernelMatern": lambda: McKernel(
         8, kernel="matern", matern_t=3, sigma=2.0, trainable_sigma=True, seed=5
     ),
@@ -88,10 +89,38 @@ def save_zoo(directory):
         np.savez(directory / f"{name}.npz", inputs=x, outputs=outputs)
 
 
+def seeded_draws():
+    """The initial weights that a seed alone fixes, and McKernelSampler features:
+    the same on every backend (drawn with NumPy)."""
+    from keras_crosswise.sklearn import McKernelSampler
+
+    layers = {
+        "McKernel": McKernel(12, seed=0),
+        "McKernelMatern": McKernel(8, kernel="matern", matern_t=3, seed=0),
+        "FastfoodDense": FastfoodDense(20, seed=0),
+        "CZDense": CZDense(24, kernel_initializer=DiagonalVarianceScaling(seed=0)),
+    }
+    keras.utils.set_random_seed(3)
+    layers["FastfoodDenseGlobalSeed"] = FastfoodDense(20)
+    draws = {}
+    for name, layer in layers.items():
+        layer.build((None, INPUT_DIM))
+        for weight in layer.weights:
+            draws[f"{name}/{weight.name}"] = keras.ops.convert_to_numpy(weight.value)
+    sampler = McKernelSampler(15, random_state=0)
+    draws["McKernelSampler"] = sampler.fit_transform(sample_inputs().astype("float64"))
+    return draws
+
+
+def save_seeded(directory):
+    np.savez(pathlib.Path(directory) / "seeded.npz", **seeded_draws())
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "save" and len(sys.argv) == 3:
         save_zoo(sys.argv[2])
+        save_seeded(sys.argv[2])
     elif command == "golden":
         save_zoo(GOLDEN_DIR)
     else:

@@ -80,18 +80,33 @@ def test_seeded_round_trip(initializer):
 
 
 @pytest.mark.parametrize("initializer", ALL, ids=lambda i: type(i).__name__)
-def test_unseeded_follows_global_seed(initializer):
-    fresh = type(initializer).from_config({**initializer.get_config(), "seed": None})
+def test_unseeded_behaves_like_keras_random_normal(initializer):
+    """Like `keras.initializers.RandomNormal()`: the seed is drawn once, at
+    creation, from the global seed; every call gives the same values; the
+    config keeps `seed=None`."""
+    config = {**initializer.get_config(), "seed": None}
+    keras_init = keras.initializers.RandomNormal()
+    np.testing.assert_array_equal(
+        to_numpy(keras_init((4, 8))), to_numpy(keras_init((4, 8)))
+    )
     keras.utils.set_random_seed(11)
+    fresh = type(initializer).from_config(config)
     first = to_numpy(fresh((4, 8)))
-    keras.utils.set_random_seed(11)
     np.testing.assert_array_equal(first, to_numpy(fresh((4, 8))))
-    assert not np.array_equal(first, to_numpy(fresh((4, 8))))
+    assert fresh.get_config()["seed"] is None
+    keras.utils.set_random_seed(11)
+    np.testing.assert_array_equal(
+        first, to_numpy(type(initializer).from_config(config)((4, 8)))
+    )
+    other = to_numpy(type(initializer).from_config(config)((4, 8)))
+    assert not np.array_equal(first, other)
 
 
 def test_bad_arguments():
     with pytest.raises(TypeError, match="seed"):
         RademacherSigns(seed="1")
+    with pytest.raises(TypeError, match="seed"):
+        RademacherSigns(seed=True)
     with pytest.raises(ValueError, match="t"):
         MaternScaling(t=0)
     with pytest.raises(ValueError, match="degrees_of_freedom"):

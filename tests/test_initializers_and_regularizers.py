@@ -46,6 +46,36 @@ def test_variance_scaling_is_seeded_and_serializable():
         DiagonalVarianceScaling(fan_in=0)
     with pytest.raises(ValueError, match="distribution"):
         DiagonalVarianceScaling(distribution="cauchy")
+    with pytest.raises(TypeError, match="gain"):
+        DiagonalVarianceScaling(gain="2")
+
+
+def test_truncated_normal_stays_within_two_standard_deviations():
+    values = to_numpy(DiagonalVarianceScaling(2.0, seed=3)(shape=(50_000,)))
+    bound = 2 * np.sqrt(2.0) / 0.87962566103423978
+    assert np.abs(values).max() <= bound + 1e-6
+    assert np.abs(values).max() > 0.99 * bound
+
+
+@pytest.mark.parametrize(
+    ("factory", "name"),
+    [
+        (lambda v: IdentityL2(l2=v), "l2"),
+        (lambda v: IdentityL2(target=v), "target"),
+        (lambda v: IdentityDiagonal(gain=v), "gain"),
+        (lambda v: DiagonalVarianceScaling(gain=v), "gain"),
+        (lambda v: DiagonalVarianceScaling(fan_in=v), "fan_in"),
+    ],
+)
+def test_numpy_scalars_accepted_bools_and_strings_refused(factory, name):
+    for scalar in (np.float32(2.0), np.float16(2.0), np.int64(2)):
+        config = factory(scalar).get_config()
+        assert config[name] == 2.0 and type(config[name]) is float
+    for bad in (True, "2", None):
+        with pytest.raises(TypeError, match=name):
+            factory(bad)
+    with pytest.raises(ValueError, match=name):
+        factory(float("nan"))
 
 
 def test_identity_diagonal_makes_square_layer_identity(rng):

@@ -1,5 +1,7 @@
 """McKernel features against exact kernels, RBFSampler and their own construction."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -110,15 +112,80 @@ def test_seeds_and_global_seeding(data):
         np.testing.assert_array_equal(a, b)
 
 
-def test_trainable_switches_which_weights_learn():
-    frozen = McKernel(32, seed=0)
-    frozen.build((None, 8))
-    assert frozen.trainable_weights == []
-    learned = McKernel(32, trainable=True, trainable_sigma=True, seed=0)
-    learned.build((None, 8))
-    names = sorted(w.name for w in learned.trainable_weights)
-    assert names == ["gaussian", "log_sigma", "scale", "signs"]
-    assert learned.permutation.dtype == "int32"
+def trainable_names(layer):
+    return sorted(w.name for w in layer.trainable_weights)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "learned"),
+    [
+        ({}, []),
+        ({"trainable_sigma": True}, ["log_sigma"]),
+        ({"trainable_features": True}, ["gaussian", "scale", "signs"]),
+        (
+            {"trainable_features": True, "trainable_sigma": True},
+            ["gaussian", "log_sigma", "scale", "signs"],
+        ),
+    ],
+)
+def test_each_weight_has_its_own_trainable_flag(kwargs, learned):
+    layer = McKernel(32, seed=0, **kwargs)
+    layer.build((None, 8))
+    assert trainable_names(layer) == learned
+    assert layer.permutation.dtype == "int32"
+    assert "permutation" not in trainable_names(layer)
+    # What `model.trainable = True` does: fixed random features stay fixed.
+    model = keras.Sequential([keras.Input((8,)), layer])
+    model.trainable = True
+    assert trainable_names(layer) == learned
+    # The layer-wide switch freezes every weight, then restores each flag.
+    layer.trainable = False
+    assert layer.trainable_weights == []
+    layer.trainable = True
+    assert trainable_names(layer) == learned
+
+
+def test_learned_sigma_alone_moves_under_fit(rng):
+    """trainable_sigma=True with fixed features learns sigma and nothing else."""
+    layer = McKernel(16, sigma=1.0, trainable_sigma=True, seed=0)
+    model = keras.Sequential([keras.Input((4,)), layer, keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    x = rng.standard_normal((64, 4)).astype("float32")
+    fixed = [to_numpy(w) for w in (layer.signs, layer.gaussian, layer.scale)]
+    model.fit(x, np.sum(x, axis=1, keepdims=True), epochs=3, verbose=0)
+    assert abs(float(to_numpy(layer.log_sigma))) > 1e-4
+    for before, weight in zip(
+        fixed, (layer.signs, layer.gaussian, layer.scale), strict=True
+    ):
+        np.testing.assert_array_equal(to_numpy(weight), before)
+
+
+def test_config_saved_before_per_weight_flags_still_loads():
+    """Before 0.2, `trainable=True` meant learned features (golden files)."""
+    old = McKernel(8, seed=0).get_config()
+    del old["trainable_features"]
+    learned = McKernel.from_config({**old, "trainable": True})
+    assert learned.trainable and learned.trainable_features
+    fixed = McKernel.from_config({**old, "trainable": False})
+    assert fixed.trainable and not fixed.trainable_features
+
+
+def test_build_keeps_weights_on_device():
+    """No host round trip (NumPy's __array__ DeprecationWarning on JAX)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        McKernel(64, sigma=2.0, seed=1).build((None, 16))
+
+
+@pytest.mark.parametrize(
+    "scalar", [np.float32(2.0), np.float16(2.0), np.float64(2.0), np.int64(2)]
+)
+def test_numpy_scalars_are_accepted(scalar, rng):
+    layer = McKernel(np.int64(8), sigma=scalar, matern_t=np.int32(3), seed=np.int64(0))
+    reference = McKernel(8, sigma=2.0, matern_t=3, seed=0)
+    x = rng.standard_normal((3, 5)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(reference(x)))
+    assert type(layer.get_config()["sigma"]) is float
 
 
 @pytest.mark.parametrize(
@@ -127,7 +194,7 @@ def test_trainable_switches_which_weights_learn():
 )
 def test_keras_layer_contract(num_features, input_shape, rng, tmp_path):
     def factory():
-        return McKernel(num_features, sigma=2.0, trainable=True, seed=4)
+        return McKernel(num_features, sigma=2.0, trainable_features=True, seed=4)
 
     padded = 2 ** int(np.ceil(np.log2(input_shape[-1])))
     blocks = -(-num_features // padded)
@@ -149,6 +216,9 @@ def test_keras_layer_contract(num_features, input_shape, rng, tmp_path):
         ({"num_features": 8, "kernel": "laplace"}, ValueError, "kernel"),
         ({"num_features": 8, "sigma": 0.0}, ValueError, "sigma"),
         ({"num_features": 8, "sigma": "1"}, TypeError, "sigma"),
+        ({"num_features": 8, "sigma": True}, TypeError, "sigma"),
+        ({"num_features": 8, "sigma": float("inf")}, ValueError, "sigma"),
+        ({"num_features": True}, TypeError, "num_features"),
         ({"num_features": 8, "matern_t": 0}, ValueError, "matern_t"),
         ({"num_features": 8, "seed": -1}, TypeError, "seed"),
     ],
@@ -160,5 +230,7 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_learned_sigma_under_mixed_precision(rng):
     check_mixed_precision(
-        lambda: McKernel(16, trainable=True, trainable_sigma=True, seed=1), (4, 5), rng
+        lambda: McKernel(16, trainable_features=True, trainable_sigma=True, seed=1),
+        (4, 5),
+        rng,
     )

@@ -145,3 +145,67 @@ def test_ops_build_functional_models(rng):
     data = rng.standard_normal((2, 3, 5)).astype("float32")
     expected = paper_c_and_z(data.reshape(-1, 5), kernels).reshape(2, 3, 10)
     np.testing.assert_allclose(to_numpy(model(data)), expected, atol=ATOL)
+
+
+def _symbolic_cases(rng):
+    """Each public tensor op: (name, symbolic-input shapes, constant arguments,
+    call). A `None` leading axis is the batch."""
+    diag = rng.standard_normal(5).astype("float32")
+    kernels = rng.standard_normal((2, 5)).astype("float32")
+    signs = np.sign(rng.standard_normal((2, 16))).astype("float32")
+    permutation = np.stack([rng.permutation(16) for _ in range(2)]).astype("int32")
+    gaussian = rng.standard_normal((2, 16)).astype("float32")
+    return {
+        "cz": ([(None, 3, 5)], lambda x: czops.cz(diag, x)),
+        "cz_expand": ([(None, 3, 5)], lambda x: czops.cz_expand(x, kernels)),
+        "face_splitting": ([(4, 2), (4, 3)], czops.face_splitting),
+        "khatri_rao": ([(4, 2), (3, 2)], czops.khatri_rao),
+        "kronecker": ([(4, 2), (3, 5)], czops.kronecker),
+        "fwht": ([(None, 3, 16)], czops.fwht),
+        "pad_to_power_of_two": ([(None, 3, 5)], czops.pad_to_power_of_two),
+        "fastfood": (
+            [(None, 3, 16)],
+            lambda x: czops.fastfood(x, signs, permutation, gaussian),
+        ),
+    }
+
+
+def test_every_tensor_op_is_covered_by_the_symbolic_test(rng):
+    not_tensor_ops = {"hadamard_matrix", "next_power_of_two"}
+    assert set(_symbolic_cases(rng)) == set(czops.__all__) - not_tensor_ops
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cz",
+        "cz_expand",
+        "face_splitting",
+        "khatri_rao",
+        "kronecker",
+        "fwht",
+        "pad_to_power_of_two",
+        "fastfood",
+    ],
+)
+def test_every_op_answers_keras_input_with_a_correct_keras_tensor(name, rng):
+    """On `keras.Input` each op returns a KerasTensor whose shape and dtype are
+    those of the eager result, and a functional model built on it computes
+    the eager result."""
+    shapes, call = _symbolic_cases(rng)[name]
+    inputs = [keras.Input(batch_shape=shape) for shape in shapes]
+    symbolic = call(*inputs)
+    assert isinstance(symbolic, keras.KerasTensor)
+    data = [
+        rng.standard_normal([2 if size is None else size for size in shape]).astype(
+            "float32"
+        )
+        for shape in shapes
+    ]
+    eager = to_numpy(call(*data))
+    assert keras.backend.standardize_dtype(symbolic.dtype) == "float32"
+    batch = shapes[0][0]
+    expected_shape = (batch if batch is None else eager.shape[0], *eager.shape[1:])
+    assert tuple(symbolic.shape) == expected_shape
+    model = keras.Model(inputs, symbolic)
+    np.testing.assert_allclose(to_numpy(model(data)), eager, rtol=1e-5, atol=1e-4)

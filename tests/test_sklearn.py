@@ -1,5 +1,7 @@
 """McKernelSampler as a drop-in for RBFSampler."""
 
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -7,10 +9,18 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.kernel_approximation import RBFSampler
 from sklearn.linear_model import RidgeClassifier
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from keras_crosswise.sklearn import McKernelSampler
+
+
+@parametrize_with_checks([McKernelSampler(), McKernelSampler(kernel="matern")])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """scikit-learn's own estimator contract, with no expected failures
+    (RBFSampler has none either)."""
+    check(estimator)
 
 
 def test_pipeline_on_digits_matches_rbf_sampler():
@@ -43,9 +53,78 @@ def test_errors(rng):
     x = rng.standard_normal((5, 4))
     with pytest.raises(NotFittedError):
         McKernelSampler(8).transform(x)
-    with pytest.raises(ValueError, match="n_components"):
-        McKernelSampler(7).fit(x)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises((ValueError, TypeError), match="n_components"):
+            McKernelSampler(bad).fit(x)
     with pytest.raises(ValueError, match="features"):
         McKernelSampler(8).fit(x).transform(rng.standard_normal((5, 3)))
     with pytest.raises(ValueError, match="kernel"):
         McKernelSampler(8, kernel="cubic").fit(x)
+    with pytest.raises(ValueError, match="dtype"):
+        McKernelSampler(8, dtype="float16").fit(x)
+
+
+@pytest.mark.parametrize("n_components", [1, 7, 25])
+def test_odd_n_components_trims_the_last_sine(n_components, rng):
+    """ceil(n / 2) frequencies; the odd count drops the last sine column."""
+    x = rng.standard_normal((6, 5))
+    odd = McKernelSampler(n_components, random_state=3).fit_transform(x)
+    assert odd.shape == (6, n_components)
+    frequencies = -(-n_components // 2)
+    even = McKernelSampler(2 * frequencies, random_state=3).fit_transform(x)
+    np.testing.assert_array_equal(odd, even[:, :n_components])
+
+
+def test_odd_n_components_bias_stays_within_its_bound(rng):
+    """Averaged over seeds, the Gram estimate of an odd count is within
+    1 / (n + 1) of the kernel (its documented bias bound) plus noise."""
+    x = rng.standard_normal((8, 4))
+    squared = np.sum((x[:, None] - x[None]) ** 2, axis=-1)
+    exact = np.exp(-squared / 8)
+    n = 9
+    grams = [
+        (lambda z: z @ z.T)(
+            McKernelSampler(n, sigma=2.0, random_state=s).fit_transform(x)
+        )
+        for s in range(400)
+    ]
+    bias = np.abs(np.mean(grams, axis=0) - exact).max()
+    assert bias < 1 / (n + 1) + 0.03, bias
+
+
+def test_grid_search_over_odd_and_even_n_components():
+    x, y = load_digits(return_X_y=True)
+    pipe = make_pipeline(McKernelSampler(sigma=2.0, random_state=0), RidgeClassifier())
+    search = GridSearchCV(pipe, {"mckernelsampler__n_components": [10, 25, 50]}, cv=2)
+    search.fit(x[:300] / 16, y[:300])
+    assert search.best_params_["mckernelsampler__n_components"] == 50
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_dtype_float64_is_batch_independent_and_float32_is_preserved(rng):
+    x = rng.standard_normal((64, 30))
+    sampler = McKernelSampler(512, sigma=3.0, random_state=0).fit(x)
+    full = sampler.transform(x)
+    assert full.dtype == np.float64
+    by_row = np.vstack([sampler.transform(row[None]) for row in x[:8]])
+    np.testing.assert_allclose(by_row, full[:8], rtol=0, atol=1e-12)
+    single = McKernelSampler(512, sigma=3.0, random_state=0, dtype="float32").fit(x)
+    assert single.transform(x.astype("float32")).dtype == np.float32
+    np.testing.assert_allclose(single.transform(x), full, atol=1e-5)
+
+
+def test_pickle_round_trip_gives_the_same_features(rng):
+    x = rng.standard_normal((10, 12))
+    sampler = McKernelSampler(33, kernel="matern", random_state=4).fit(x)
+    restored = pickle.loads(pickle.dumps(sampler))
+    np.testing.assert_array_equal(restored.transform(x), sampler.transform(x))
+
+
+def test_random_state_none_follows_numpy_global_seed(rng):
+    x = rng.standard_normal((4, 6))
+    np.random.seed(5)
+    first = McKernelSampler(16).fit_transform(x)
+    np.random.seed(5)
+    np.testing.assert_array_equal(McKernelSampler(16).fit_transform(x), first)
+    generator = np.random.RandomState(2)
+    assert McKernelSampler(16, random_state=generator).fit_transform(x).shape == (4, 16)

@@ -10,22 +10,27 @@ from keras_crosswise._validation import check_seed
 
 
 class NumpyRandomInitializer(keras.initializers.Initializer):
-    """Draws with a NumPy generator; seeding follows Keras's initializers.
+    """Draws with NumPy's generator, so a seed gives the same values on every
+    backend; seeding otherwise follows Keras's random initializers.
 
     With an integer `seed` every call returns the same values. With
-    `seed=None` each call draws a fresh seed from Python's `random`, which
-    `keras.utils.set_random_seed` seeds, so seeded programs are reproducible.
+    `seed=None` a seed is drawn once, when the initializer is created, from
+    Python's `random` (which `keras.utils.set_random_seed` seeds), and every
+    call returns the values of that seed, as `keras.initializers.RandomNormal()`
+    does. `get_config` keeps `seed=None`, so a deserialized copy draws anew.
     Subclasses implement `sample(rng, shape)` returning a NumPy array.
     """
 
     def __init__(self, seed=None):
         self.seed = check_seed(seed)
+        # The range Keras's own unseeded initializers draw from.
+        self._drawn_seed = random.randint(1, 10**9) if self.seed is None else None
 
     def sample(self, rng, shape):
         raise NotImplementedError
 
     def __call__(self, shape, dtype=None):
-        seed = self.seed if self.seed is not None else random.randint(0, 2**31 - 1)
+        seed = self._drawn_seed if self.seed is None else self.seed
         values = self.sample(np.random.default_rng(seed), tuple(shape))
         return ops.convert_to_tensor(values, dtype=dtype or "float32")
 

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_crosswise._validation import check_real
+
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
 class IdentityDiagonal(keras.initializers.Initializer):
@@ -22,7 +24,7 @@ class IdentityDiagonal(keras.initializers.Initializer):
     """
 
     def __init__(self, gain=1.0):
-        self.gain = float(gain)
+        self.gain = check_real("gain", gain)
 
     def __call__(self, shape, dtype=None):
         return ops.full(shape, self.gain, dtype=dtype or "float32")

@@ -7,17 +7,19 @@ from keras import ops
 from keras_crosswise._validation import check_seed
 from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._fastfood_weights import (
+    FastfoodWeightsMixin,
     add_fastfood_weights,
     default_gaussian,
     default_signs,
 )
 from keras_crosswise.layers._structured_dense import StructuredDense
+from keras_crosswise.ops._tensors import working_dtype
 from keras_crosswise.ops.fastfood import fastfood
 from keras_crosswise.ops.hadamard import pad_to_power_of_two
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class FastfoodDense(StructuredDense):
+class FastfoodDense(FastfoodWeightsMixin, StructuredDense):
     """Dense replacement `activation(S H G Pi H B x + bias)` with learned diagonals.
 
     The adaptive Fastfood layer of McKernel's "SGD optimization setting" and
@@ -149,8 +151,9 @@ class FastfoodDense(StructuredDense):
         )
 
     def linear(self, inputs):
-        """S H G Pi H B x, without bias and activation, in float32."""
-        x = pad_to_power_of_two(ops.cast(inputs, "float32"))
+        """S H G Pi H B x, without bias and activation, in float32 (float64
+        for a float64 layer)."""
+        x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
         mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
         # Variance-preserving constant (class docstring): H H = n I twice.
         normalization = (

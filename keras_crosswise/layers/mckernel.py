@@ -8,16 +8,19 @@ from keras_crosswise._validation import (
     MAX_WEIGHT_ELEMENTS,
     check_feature_axis,
     check_positive_int,
+    check_positive_real,
     check_seed,
 )
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T, MaternScaling
 from keras_crosswise.layers._fastfood_weights import (
+    FastfoodWeightsMixin,
     add_fastfood_weights,
     default_gaussian,
     default_signs,
     offset_seed,
 )
+from keras_crosswise.ops._tensors import working_dtype
 from keras_crosswise.ops.fastfood import fastfood
 from keras_crosswise.ops.hadamard import pad_to_power_of_two
 
@@ -25,7 +28,7 @@ KERNELS = ("gaussian", "matern")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class McKernel(keras.layers.Layer):
+class McKernel(FastfoodWeightsMixin, keras.layers.Layer):
     """Random kernel features `[cos(Z_hat x), sin(Z_hat x)] / sqrt(D)` (McKernel).
 
     `Z_hat = 1 / (sigma sqrt(n)) C H G Pi H B` (Eq. 14) approximates a dense
@@ -44,19 +47,29 @@ class McKernel(keras.layers.Layer):
     C -> `scale` (chi lengths over ||G||, or Matérn lengths over ||G||), all
     of shape `(blocks, n)` except `scale`, `(num_features,)`; `log_sigma`
     exists only with `trainable_sigma=True`. The draws are stored with the
-    model, so a reloaded model gives the same features on any backend.
+    model, so a reloaded model gives the same features on any backend. They
+    are drawn with NumPy, so the same `seed` gives the same features on every
+    backend too.
+
+    Which weights learn: each weight has its own flag. `trainable_features`
+    makes B, G and C learnable (adaptive Fastfood), `trainable_sigma` makes
+    `log_sigma` learnable; Pi never learns. The layer's own `trainable` is
+    Keras's switch for the whole layer: `False` freezes every weight, and
+    `True` (the default, also what `model.trainable = True` sets) leaves each
+    weight to its flag, so fixed random features stay fixed.
 
     Args:
         num_features: positive integer D; the output has `2 * D` features.
         kernel: `"gaussian"` or `"matern"`.
         sigma: positive float, the kernel's length scale.
         matern_t: positive integer, ball samples summed for `"matern"`.
-        trainable: whether `signs`, `gaussian` and `scale` are learned by
-            backpropagation (adaptive Fastfood). Default `False`: fixed random
-            features.
-        trainable_sigma: whether sigma is learned too (as `log_sigma`).
+        trainable_features: whether `signs`, `gaussian` and `scale` are
+            learned by backpropagation (adaptive Fastfood). Default `False`:
+            fixed random features.
+        trainable_sigma: whether sigma is learned (as `log_sigma`).
         seed: integer or `None`; `None` follows `keras.utils.set_random_seed`.
-        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+        **kwargs: base layer keyword arguments, such as `name`, `dtype` and
+            `trainable` (the layer-wide switch above).
 
     Input shape:
         N-D tensor with shape `(..., d)`, rank at least 2.
@@ -76,24 +89,21 @@ class McKernel(keras.layers.Layer):
         kernel="gaussian",
         sigma=1.0,
         matern_t=40,
-        trainable=False,
+        trainable_features=False,
         trainable_sigma=False,
         seed=None,
         **kwargs,
     ):
-        super().__init__(trainable=trainable, **kwargs)
+        super().__init__(**kwargs)
         self.num_features = check_positive_int(
             "num_features", num_features, MAX_WEIGHT_ELEMENTS
         )
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
         self.kernel = kernel
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-            raise TypeError(f"`sigma` must be a positive float; got {sigma!r}.")
-        if not sigma > 0 or not np.isfinite(sigma):
-            raise ValueError(f"`sigma` must be a positive float; got {sigma}.")
-        self.sigma = float(sigma)
+        self.sigma = check_positive_real("sigma", sigma)
         self.matern_t = check_positive_int("matern_t", matern_t, MAX_MATERN_T)
+        self.trainable_features = bool(trainable_features)
         self.trainable_sigma = bool(trainable_sigma)
         self.seed = check_seed(seed)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
@@ -114,16 +124,16 @@ class McKernel(keras.layers.Layer):
             lengths = ChiScaling(padded, seed=offset_seed(self.seed, 3))
         else:
             lengths = MaternScaling(self.matern_t, padded, offset_seed(self.seed, 3))
+        # C_i = length_i / ||G||_F of its block: rows get the drawn lengths.
+        # Computed from G where it lives (no round trip through the host).
+        norms = ops.sqrt(ops.sum(ops.square(self.gaussian), axis=1))
+        per_row = ops.repeat(norms, padded)[: self.num_features]
         self.scale = self.add_weight(
             autocast=False,  # read in float32 under mixed precision
             name="scale",
             shape=(self.num_features,),
-            initializer=lengths,
+            initializer=lambda shape, dtype=None: lengths(shape, dtype) / per_row,
         )
-        # C_i = length_i / ||G||_F of its block: rows get the drawn lengths.
-        norms = np.linalg.norm(ops.convert_to_numpy(self.gaussian), axis=1)
-        per_row = np.repeat(norms, padded)[: self.num_features]
-        self.scale.assign(ops.convert_to_numpy(self.scale) / per_row)
         if self.trainable_sigma:
             self.log_sigma = self.add_weight(
                 autocast=False,
@@ -131,11 +141,33 @@ class McKernel(keras.layers.Layer):
                 shape=(),
                 initializer=keras.initializers.Constant(np.log(self.sigma)),
             )
+        self._apply_weight_flags()
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
+    def _apply_weight_flags(self):
+        # Every float weight is created trainable, which fixes the order of
+        # the saved variables (Keras saves trainable ones first); each then
+        # gets its own flag, unless the whole layer is frozen.
+        flags = {"signs": self.trainable_features, "gaussian": self.trainable_features}
+        flags |= {"scale": self.trainable_features, "log_sigma": self.trainable_sigma}
+        for weight in self._trainable_variables:
+            weight.trainable = self.trainable and flags[weight.name]
+
+    @property
+    def trainable(self):
+        return keras.layers.Layer.trainable.fget(self)
+
+    @trainable.setter
+    def trainable(self, value):
+        # Keras's setter marks every weight trainable; keep the fixed ones fixed.
+        keras.layers.Layer.trainable.fset(self, value)
+        if self.built:
+            self._apply_weight_flags()
+
     def projection(self, inputs):
-        """Z_hat x of shape `(..., num_features)`, in float32."""
-        x = pad_to_power_of_two(ops.cast(inputs, "float32"))
+        """Z_hat x of shape `(..., num_features)`, in float32 (float64 for a
+        float64 layer)."""
+        x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
         mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
         projected = mixed[..., : self.num_features] * self.scale
         if self.trainable_sigma:
@@ -163,8 +195,20 @@ class McKernel(keras.layers.Layer):
                 "kernel": self.kernel,
                 "sigma": self.sigma,
                 "matern_t": self.matern_t,
+                "trainable_features": self.trainable_features,
                 "trainable_sigma": self.trainable_sigma,
                 "seed": self.seed,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        if "trainable_features" not in config:
+            # Saved before version 0.2, when `trainable` meant the features.
+            config = {
+                **config,
+                "trainable_features": config.get("trainable", False),
+                "trainable": True,
+            }
+        return cls(**config)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors
+from keras_crosswise.ops._tensors import as_tensors, symbolic_call
 from keras_crosswise.ops.hadamard import _tracing_for_export, fwht
 
 
@@ -30,6 +30,16 @@ def fastfood(x, signs, permutation, gaussian):
     """
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
     blocks, n = (int(size) for size in signs.shape)  # weights have static shapes
+    symbolic = symbolic_call(
+        fastfood,
+        lambda x, *_: keras.KerasTensor((*x.shape[:-1], blocks * n), dtype=x.dtype),
+        x,
+        signs,
+        permutation,
+        gaussian,
+    )
+    if symbolic is not None:
+        return symbolic
     leading = ops.shape(x)[:-1]
     # Kept 2-D, (batch, blocks * n): broadcasting a (batch, 1, n) tensor
     # against (blocks, n) diagonals made XLA's backward pass 2x slower.

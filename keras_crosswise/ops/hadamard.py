@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors
+from keras_crosswise.ops._tensors import as_tensors, symbolic_call, working_dtype
 
 MAX_FACTOR = 128
 # method="auto", per backend: (largest n, method) rules, first match wins.
@@ -68,7 +68,7 @@ def _transform(x, n, method):
     with a symbolic batch size (jax2onnx, torch.onnx) can follow every reshape.
     """
     if method == "matmul":
-        return ops.matmul(x, hadamard_matrix(n))
+        return ops.matmul(x, ops.cast(hadamard_matrix(n), x.dtype))
     leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
         half = 1
@@ -84,7 +84,8 @@ def _transform(x, n, method):
     # reshaped row, rotating the factor to the back so all return in order.
     for factor in kronecker_factors(n):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
-        blocks = ops.einsum("fg,...gr->...rf", hadamard_matrix(factor), blocks)
+        factor_matrix = ops.cast(hadamard_matrix(factor), x.dtype)
+        blocks = ops.einsum("fg,...gr->...rf", factor_matrix, blocks)
         x = ops.reshape(blocks, (*leading, n))
     return x
 
@@ -138,7 +139,8 @@ def fwht(x, normalize=False, method="auto"):
 
     The gradient is the same transform of the incoming gradient (H is
     self-adjoint), so no intermediate stage is stored for backpropagation.
-    Float16/bfloat16 inputs are transformed in float32 and cast back.
+    Float16/bfloat16 inputs are transformed in float32 and cast back; float64
+    inputs are transformed in float64.
 
     Args:
         x: tensor of shape `(..., n)` with n a power of two (see
@@ -169,13 +171,18 @@ def fwht(x, normalize=False, method="auto"):
             "The last axis of `x` must have a known power-of-two size; got shape "
             f"{tuple(shape)}. Pad it with `keras_crosswise.ops.pad_to_power_of_two`."
         )
-    if isinstance(x, keras.KerasTensor):
-        return keras.KerasTensor(x.shape, dtype=x.dtype)
+    symbolic = symbolic_call(
+        functools.partial(fwht, normalize=normalize, method=method),
+        lambda x: keras.KerasTensor(x.shape, dtype=x.dtype),
+        x,
+    )
+    if symbolic is not None:
+        return symbolic
     dtype = keras.backend.standardize_dtype(x.dtype)
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     result = _hadamard_with_self_adjoint_gradient(
-        ops.cast(x, "float32"), n, _choose_method(n, method)
+        ops.cast(x, working_dtype(dtype)), n, _choose_method(n, method)
     )
     if normalize:
         result = result * float(1.0 / np.sqrt(n))

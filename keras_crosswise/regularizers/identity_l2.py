@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_crosswise._validation import check_real
+
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
 class IdentityL2(keras.regularizers.Regularizer):
@@ -22,11 +24,8 @@ class IdentityL2(keras.regularizers.Regularizer):
     """
 
     def __init__(self, l2=0.01, target=1.0):
-        l2 = float(l2)
-        if l2 < 0:
-            raise ValueError(f"`l2` must be non-negative; got {l2}.")
-        self.l2 = l2
-        self.target = float(target)
+        self.l2 = check_real("l2", l2, minimum=0.0)
+        self.target = check_real("target", target)
 
     def __call__(self, x):
         return self.l2 * ops.sum(ops.square(x - self.target))
