@@ -1,9 +1,9 @@
 """Parameters, test accuracy and training time on MNIST-1D and digits.
 
-Every model of examples/mnist1d_comparison.py, trained with the MNIST-1D
-reference recipe (Adam 1e-2, batch 100, 6000 steps) over `--seeds` seeds, on
-MNIST-1D (4000 / 1000, 40 features) and scikit-learn's digits (1347 / 450, 64
-features, standardised). Then:
+Every model of the MNIST-1D comparison (keras_crosswise.experiments), trained
+with the MNIST-1D reference recipe (Adam 1e-2, batch 100, 6000 steps) over
+`--seeds` seeds, on MNIST-1D (4000 / 1000, 40 features) and scikit-learn's
+digits (1347 / 450, 64 features, standardised). Then:
 - the paper's reference experiment (its published `c_and_z.py`): two random,
   untrained c&z expansions (x2 features each, SELU) and a random diagonal,
   then a random forest of 100 trees, against the same forest on raw inputs;
@@ -18,27 +18,24 @@ Run: KERAS_BACKEND=jax python benchmarks/accuracy.py [--seeds 5] [--quick]
 
 import argparse
 import pathlib
-import sys
 import time
 
 import keras
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-
-from keras_crosswise.layers import FastfoodDense
-from keras_crosswise.ops import cz, cz_expand
-
-from _timing import add_output_arguments, markdown_table, write_json
-from digits_dense_vs_czdense import load_digits_split
-from mnist1d_comparison import (
+from keras_crosswise.experiments import (
+    load_digits_split,
     load_mnist1d,
-    model_factories,
+    mnist1d_models,
     residual_mlp,
     scores_over_seeds,
     trainable_count,
 )
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import cz, cz_expand
+
+from _timing import add_output_arguments, markdown_table, write_json
 
 REFERENCE = "MLP 100-100 (reference)"
 # (W1, width, residual FastfoodDense blocks), roughly smallest first.
@@ -100,7 +97,7 @@ def summary(scores, seconds):
 
 
 def keras_scores(make_model, data, seeds, steps):
-    scores, seconds, model = scores_over_seeds(make_model, data, steps, seeds)
+    scores, seconds, model = scores_over_seeds(make_model, data, seeds, steps=steps)
     return {"trainable": trainable_count(model), **summary(scores, seconds)}
 
 
@@ -140,7 +137,7 @@ def best_smaller_than(models, reference):
 def run_dataset(name, data, args):
     print(f"== {name}: {len(data[0])} train, {len(data[1])} test", flush=True)
     results = {}
-    factories = model_factories(data[0].shape[1])
+    factories = mnist1d_models(data[0].shape[1])
     if args.quick:
         factories = {key: factories[key] for key in list(factories)[:2]}
     for model_name, make_model in factories.items():

@@ -1,29 +1,17 @@
 """Which kernel initializer should CZDense default to? Measured on digits.
 
-Trains the CZDense models of examples/digits_dense_vs_czdense.py with each
+Trains the CZDense models of the digits comparison (scripts/main.sh) with each
 candidate initializer and prints the mean test accuracy over seeds.
 Run: python benchmarks/czdense_initializers.py [--epochs 60] [--seeds 5]
 """
 
 import argparse
-import pathlib
-import sys
 
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-
-from keras_crosswise.initializers import (
-    DiagonalVarianceScaling,
-    IdentityDiagonal,
-)
-
-from digits_dense_vs_czdense import (
-    load_digits_split,
-    model_factories,
-    train_and_score,
-)
+from keras_crosswise.experiments import digits_models, fit_and_score, load_digits_split
+from keras_crosswise.initializers import DiagonalVarianceScaling, IdentityDiagonal
 
 CANDIDATES = {
     "IdentityDiagonal()": IdentityDiagonal,
@@ -40,7 +28,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     data = load_digits_split()
-    models = [name for name in model_factories(64) if name.startswith("CZDense")]
+    models = [name for name in digits_models(64) if name.startswith("CZDense")]
     print(
         f"backend {keras.backend.backend()}, {args.epochs} epochs, {args.seeds} seeds"
     )
@@ -51,9 +39,16 @@ def main():
             scores = []
             for seed in range(args.seeds):
                 keras.utils.set_random_seed(seed)
-                factories = model_factories(64, {"kernel_initializer": make()})
-                model = factories[name]()
-                scores.append(train_and_score(model, data, args.epochs, seed))
+                factories = digits_models(64, {"kernel_initializer": make()})
+                accuracy, _ = fit_and_score(
+                    factories[name](),
+                    data,
+                    seed=seed,
+                    epochs=args.epochs,
+                    batch_size=64,
+                    learning_rate=1e-3,
+                )
+                scores.append(accuracy)
             row.append(f"{np.mean(scores):.4f} ± {np.std(scores):.4f}")
         print(f"{label:34s}" + "".join(f"{cell:>30s}" for cell in row), flush=True)
 

@@ -11,7 +11,7 @@ import argparse
 import keras
 
 from keras_crosswise.ops import fwht
-from keras_crosswise.ops.hadamard import _choose_method
+from keras_crosswise.ops.hadamard import resolve_method
 
 from _timing import compile_function, interleaved_medians, random_inputs
 
@@ -41,9 +41,7 @@ def main():
         ]
         fastest = min(times, key=times.get)
         print(
-            f"{n:6d}"
-            + "".join(cells)
-            + f"  {_choose_method(n, 'auto')} (fastest: {fastest})",
+            f"{n:6d}" + "".join(cells) + f"  {resolve_method(n)} (fastest: {fastest})",
             flush=True,
         )
 

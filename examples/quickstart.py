@@ -3,20 +3,22 @@
 Trains a Dense MLP and the same model built from CZDense and FastfoodDense on
 scikit-learn's digits, prints parameters and test accuracy, then saves the
 small model to `.keras` and loads it back.
-Run: python examples/quickstart.py [--epochs 30] [--fast]
+Run: .venv/bin/python examples/quickstart.py [--epochs 30] [--fast]
 """
 
 import argparse
+import os
 import pathlib
 import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 import keras
 import numpy as np
 
 import keras_crosswise  # noqa: F401 - registers the layers for load_model
+from keras_crosswise.experiments import load_digits_split
 from keras_crosswise.layers import CZDense, FastfoodDense
-
-from digits_dense_vs_czdense import load_digits_split
 
 
 def dense_model():
@@ -46,7 +48,7 @@ def crosswise_model():
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--fast", action="store_true", help="one epoch")
+    parser.add_argument("--fast", action="store_true", help="one epoch: a smoke run")
     args = parser.parse_args()
     epochs = 1 if args.fast else args.epochs
     x_train, x_test, y_train, y_test = load_digits_split()

@@ -5,7 +5,8 @@
    (default: JAX, or TensorFlow when already on JAX), comparing predictions;
 3. exports it to ONNX and serves a prediction with onnxruntime.
 
-Run: python examples/save_and_serve.py [--epochs 20] [--other-backend torch]
+Run: .venv/bin/python examples/save_and_serve.py [--epochs 20] [--other-backend torch]
+     [--fast]
 """
 
 import argparse
@@ -15,12 +16,13 @@ import subprocess
 import sys
 import tempfile
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
 import keras
 import numpy as np
 
+from keras_crosswise.experiments import load_digits_split
 from keras_crosswise.layers import CZDense, FastfoodDense
-
-from digits_dense_vs_czdense import load_digits_split
 
 RELOAD = """
 import sys, keras, numpy as np
@@ -35,7 +37,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--other-backend", default=None)
+    parser.add_argument("--fast", action="store_true", help="one epoch: a smoke run")
     args = parser.parse_args()
+    if args.fast:
+        args.epochs = 1
     backend = keras.backend.backend()
     other = args.other_backend or ("tensorflow" if backend == "jax" else "jax")
 
@@ -69,7 +74,7 @@ def main():
             str(workdir / "digits.keras"),
             str(workdir / "expected.npz"),
         ],
-        env={**os.environ, "KERAS_BACKEND": other},
+        env={**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,
         text=True,
         check=True,

@@ -4,7 +4,7 @@ Runs a small CZDense/FastfoodDense model on digits in a fresh process for
 each backend (TensorFlow, JAX, PyTorch), the way a user switches:
 `KERAS_BACKEND=jax python train.py`. Each process prints its backend, test
 accuracy and training time; no line of the model code changes.
-Run: python examples/switching_backends.py [--epochs 20] [--fast]
+Run: .venv/bin/python examples/switching_backends.py [--epochs 20] [--fast]
 """
 
 import argparse
@@ -21,9 +21,8 @@ def train_here(epochs):
 
     import keras
 
+    from keras_crosswise.experiments import load_digits_split
     from keras_crosswise.layers import CZDense, FastfoodDense
-
-    from digits_dense_vs_czdense import load_digits_split
 
     x_train, x_test, y_train, y_test = load_digits_split()
     keras.utils.set_random_seed(0)
@@ -53,7 +52,7 @@ def train_here(epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--fast", action="store_true", help="one epoch")
+    parser.add_argument("--fast", action="store_true", help="one epoch: a smoke run")
     parser.add_argument("--here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     epochs = 1 if args.fast else args.epochs

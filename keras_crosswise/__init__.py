@@ -3,7 +3,7 @@
 from keras_crosswise import initializers, layers, ops, regularizers
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CZDense",

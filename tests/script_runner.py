@@ -1,25 +1,26 @@
-"""Run a repository script (example or benchmark) in this process, as
-`python PATH ARGS...` would, and return what it printed."""
+"""Run a repository script (example or benchmark) the way a user does, as
+`python PATH ARGS...` in a fresh process under this test's backend, and
+return what it printed."""
 
-import contextlib
-import io
+import os
 import pathlib
-import runpy
+import subprocess
 import sys
+
+import keras
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def run_script(relative_path, *args):
-    path = ROOT / relative_path
-    old_argv, old_path = sys.argv, list(sys.path)
-    sys.argv = [str(path), *map(str, args)]
-    sys.path.insert(0, str(path.parent))
-    sys.path.insert(1, str(ROOT / "examples"))
-    output = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(output):
-            runpy.run_path(str(path), run_name="__main__")
-    finally:
-        sys.argv, sys.path[:] = old_argv, old_path
-    return output.getvalue()
+def run_script(relative_path, *args, timeout=600):
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / relative_path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout

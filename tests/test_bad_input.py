@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_zoo import INPUT_DIM, build_model, sample_inputs
 
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+
+from model_zoo import INPUT_DIM, build_model, sample_inputs
 
 LOAD_ERRORS = (ValueError, TypeError, OSError, zipfile.BadZipFile, KeyError)
 

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
-from model_zoo import LAYERS, TOLERANCE, build_model, sample_inputs, train
 
 from layer_checks import to_numpy
+from model_zoo import LAYERS, TOLERANCE, build_model, sample_inputs, train
 
 BACKEND = keras.backend.backend()
 

@@ -1,13 +1,110 @@
-"""The public API surface."""
+"""The public API surface: what is exported works, and every argument of every
+layer, initializer and regularizer survives `get_config` / `from_config`."""
+
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
 
 import keras_crosswise
+from keras_crosswise import initializers, layers, regularizers
+
+from layer_checks import to_numpy
+
+PYPROJECT = __import__("pathlib").Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+# A value other than the default for every constructor argument of the package.
+NON_DEFAULT = {
+    "units": 7,
+    "activation": "tanh",
+    "use_bias": False,
+    "num_features": 5,
+    "kernel": "matern",
+    "sigma": 2.5,
+    "matern_t": 3,
+    "trainable_features": True,
+    "trainable_sigma": True,
+    "seed": 42,
+    "gain": 1.5,
+    "fan_in": 2.0,
+    "distribution": "uniform",
+    "degrees_of_freedom": 9,
+    "t": 4,
+    "dimension": 6,
+    "l2": 0.25,
+    "target": 0.5,
+}
 
 
-def test_public_api():
-    assert keras_crosswise.__version__
-    assert keras_crosswise.CZDense is keras_crosswise.layers.CZDense
-    for name in ("cz", "cz_expand", "khatri_rao", "kronecker", "face_splitting"):
-        assert callable(getattr(keras_crosswise.ops, name))
-    assert keras_crosswise.initializers.DiagonalVarianceScaling
-    assert keras_crosswise.initializers.IdentityDiagonal
-    assert keras_crosswise.regularizers.IdentityL2
+def non_default(name):
+    if name.endswith("_initializer"):
+        return keras.initializers.Constant(0.25)
+    if name.endswith("_regularizer"):
+        return keras.regularizers.L1(0.125)
+    if name.endswith("_constraint"):
+        return keras.constraints.NonNeg()
+    return NON_DEFAULT[name]
+
+
+def serializable_classes():
+    for module in (layers, initializers, regularizers):
+        for name in module.__all__:
+            yield getattr(module, name)
+
+
+@pytest.mark.parametrize("cls", list(serializable_classes()), ids=lambda c: c.__name__)
+def test_every_constructor_argument_survives_the_config(cls):
+    """A missing `get_config` entry would make a reloaded object silently
+    differ: pass a non-default value for every argument and read it back."""
+    names = [
+        name
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
+    ]
+    kwargs = {name: non_default(name) for name in names}
+    obj = cls(**kwargs)
+    config = obj.get_config()
+    restored = cls.from_config(config).get_config()
+    assert restored == config
+    for name, value in kwargs.items():
+        assert name in config, f"{cls.__name__}.get_config() lacks {name!r}"
+        if isinstance(value, (int, float, str, bool)):
+            assert config[name] == value, name
+        else:
+            expected = keras.saving.serialize_keras_object(value)
+            assert config[name] == expected, name
+
+
+def test_top_level_exports_are_the_registered_layers(rng):
+    for name in ("CZDense", "FastfoodDense", "McKernel"):
+        cls = getattr(keras_crosswise, name)
+        assert cls is getattr(layers, name)
+        registered = keras.saving.get_registered_object(f"keras_crosswise>{name}")
+        assert registered is cls
+        layer = cls(6)
+        out = layer(rng.standard_normal((2, 3, 4)).astype("float32"))
+        assert tuple(out.shape) == tuple(layer.compute_output_shape((2, 3, 4)))
+    for name in keras_crosswise.ops.__all__:
+        assert callable(getattr(keras_crosswise.ops, name)), name
+
+
+def test_version_is_written_once_and_matches_the_changelog():
+    version = keras_crosswise.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    changelog = (PYPROJECT.parent / "CHANGELOG.md").read_text()
+    assert f"## {version}" in changelog
+    assert "version =" not in PYPROJECT.read_text().split("[project]")[1].split("[")[0]
+
+
+def test_ops_compute_what_their_docstrings_say(rng):
+    x = rng.standard_normal((3, 8)).astype("float32")
+    padded = to_numpy(keras_crosswise.ops.pad_to_power_of_two(x[:, :5]))
+    np.testing.assert_array_equal(padded[:, :5], x[:, :5])
+    assert padded.shape == (3, 8) and not padded[:, 5:].any()
+    np.testing.assert_allclose(
+        to_numpy(keras_crosswise.ops.fwht(x)),
+        x @ keras_crosswise.ops.hadamard_matrix(8),
+        atol=1e-5,
+    )

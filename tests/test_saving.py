@@ -8,6 +8,8 @@ import sys
 import keras
 import numpy as np
 import pytest
+
+from layer_checks import to_numpy
 from model_zoo import (
     GOLDEN_DIR,
     LAYERS,
@@ -17,8 +19,6 @@ from model_zoo import (
     save_seeded,
     save_zoo,
 )
-
-from layer_checks import to_numpy
 
 BACKENDS = ("tensorflow", "jax", "torch")
 CURRENT = keras.backend.backend()

@@ -3,15 +3,12 @@
 import keras
 from keras import ops
 
-from keras_crosswise._validation import (
-    MAX_WEIGHT_ELEMENTS,
-    check_feature_axis,
-    check_positive_int,
-)
+from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
 from keras_crosswise.layers._components import components_config, weight_components
+from keras_crosswise.layers._feature_layer import FeatureAxisLayer
 
 
-class StructuredDense(keras.layers.Layer):
+class StructuredDense(FeatureAxisLayer):
     """`activation(W_hat x + bias)` for a structured W_hat given by a subclass.
 
     Subclasses create their weights in `build_structure(input_dim)`, compute
@@ -29,8 +26,6 @@ class StructuredDense(keras.layers.Layer):
         self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.input_spec = keras.layers.InputSpec(min_ndim=2)
-        self.supports_masking = True
 
     def build_structure(self, input_dim):
         raise NotImplementedError
@@ -38,15 +33,13 @@ class StructuredDense(keras.layers.Layer):
     def linear(self, inputs):
         raise NotImplementedError
 
-    def build(self, input_shape):
-        self.input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        self.build_structure(self.input_dim)
+    def build_features(self, input_dim):
+        self.build_structure(input_dim)
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias", shape=(self.units,), **weight_components(self, "bias")
             )
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.input_dim})
 
     def call(self, inputs):
         outputs = ops.cast(self.linear(inputs), self.compute_dtype)

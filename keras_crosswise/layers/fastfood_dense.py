@@ -2,24 +2,19 @@
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_crosswise._validation import check_seed
 from keras_crosswise.layers._components import set_components, weight_components
-from keras_crosswise.layers._fastfood_weights import (
-    FastfoodWeightsMixin,
-    add_fastfood_weights,
+from keras_crosswise.layers._fastfood_projection import (
+    FastfoodProjection,
     default_gaussian,
     default_signs,
 )
 from keras_crosswise.layers._structured_dense import StructuredDense
-from keras_crosswise.ops._tensors import working_dtype
-from keras_crosswise.ops.fastfood import fastfood
-from keras_crosswise.ops.hadamard import pad_to_power_of_two
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class FastfoodDense(FastfoodWeightsMixin, StructuredDense):
+class FastfoodDense(FastfoodProjection, StructuredDense):
     """Dense replacement `activation(S H G Pi H B x + bias)` with learned diagonals.
 
     The adaptive Fastfood layer of McKernel's "SGD optimization setting" and
@@ -135,31 +130,21 @@ class FastfoodDense(FastfoodWeightsMixin, StructuredDense):
         )
 
     def build_structure(self, input_dim):
-        self.padded_dim = add_fastfood_weights(
-            self,
+        self.build_fastfood(
             input_dim,
             self.units,
             signs=weight_components(self, "signs"),
             gaussian=weight_components(self, "gaussian"),
+            scale=weight_components(self, "scale"),
             seed=self.seed,
-        )
-        self.scale = self.add_weight(
-            autocast=False,  # read in float32 under mixed precision
-            name="scale",
-            shape=(self.units,),
-            **weight_components(self, "scale"),
         )
 
     def linear(self, inputs):
         """S H G Pi H B x, without bias and activation, in float32 (float64
         for a float64 layer)."""
-        x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
-        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
         # Variance-preserving constant (class docstring): H H = n I twice.
-        normalization = (
-            float(np.sqrt(self.padded_dim / self.input_dim)) / self.padded_dim
-        )
-        return mixed[..., : self.units] * normalization * self.scale
+        normalization = np.sqrt(self.padded_dim / self.input_dim) / self.padded_dim
+        return self.fastfood_projection(inputs) * float(normalization)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}

@@ -6,29 +6,26 @@ from keras import ops
 
 from keras_crosswise._validation import (
     MAX_WEIGHT_ELEMENTS,
-    check_feature_axis,
     check_positive_int,
     check_positive_real,
     check_seed,
 )
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T, MaternScaling
-from keras_crosswise.layers._fastfood_weights import (
-    FastfoodWeightsMixin,
-    add_fastfood_weights,
+from keras_crosswise.layers._fastfood_projection import (
+    FastfoodProjection,
     default_gaussian,
     default_signs,
     offset_seed,
 )
-from keras_crosswise.ops._tensors import working_dtype
-from keras_crosswise.ops.fastfood import fastfood
-from keras_crosswise.ops.hadamard import pad_to_power_of_two
+from keras_crosswise.layers._feature_layer import FeatureAxisLayer
+from keras_crosswise.ops.hadamard import next_power_of_two
 
 KERNELS = ("gaussian", "matern")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class McKernel(FastfoodWeightsMixin, keras.layers.Layer):
+class McKernel(FastfoodProjection, FeatureAxisLayer):
     """Random kernel features `[cos(Z_hat x), sin(Z_hat x)] / sqrt(D)` (McKernel).
 
     `Z_hat = 1 / (sigma sqrt(n)) C H G Pi H B` (Eq. 14) approximates a dense
@@ -106,33 +103,28 @@ class McKernel(FastfoodWeightsMixin, keras.layers.Layer):
         self.trainable_features = bool(trainable_features)
         self.trainable_sigma = bool(trainable_sigma)
         self.seed = check_seed(seed)
-        self.input_spec = keras.layers.InputSpec(min_ndim=2)
-        self.supports_masking = True
 
-    def build(self, input_shape):
-        input_dim = check_feature_axis(self.__class__.__name__, input_shape)
-        padded = add_fastfood_weights(
-            self,
-            input_dim,
-            self.num_features,
-            signs={"initializer": default_signs(self.seed)},
-            gaussian={"initializer": default_gaussian(self.seed)},
-            seed=self.seed,
-        )
-        self.input_dim, self.padded_dim = input_dim, padded
+    def build_features(self, input_dim):
+        padded = next_power_of_two(input_dim)
         if self.kernel == "gaussian":
             lengths = ChiScaling(padded, seed=offset_seed(self.seed, 3))
         else:
             lengths = MaternScaling(self.matern_t, padded, offset_seed(self.seed, 3))
-        # C_i = length_i / ||G||_F of its block: rows get the drawn lengths.
-        # Computed from G where it lives (no round trip through the host).
-        norms = ops.sqrt(ops.sum(ops.square(self.gaussian), axis=1))
-        per_row = ops.repeat(norms, padded)[: self.num_features]
-        self.scale = self.add_weight(
-            autocast=False,  # read in float32 under mixed precision
-            name="scale",
-            shape=(self.num_features,),
-            initializer=lambda shape, dtype=None: lengths(shape, dtype) / per_row,
+
+        def scale_initializer(shape, dtype=None):
+            # C_i = length_i / ||G||_F of its block: rows get the drawn
+            # lengths. Computed from G where it lives (no trip to the host).
+            norms = ops.sqrt(ops.sum(ops.square(self.gaussian), axis=1))
+            per_row = ops.repeat(norms, padded)[: self.num_features]
+            return lengths(shape, dtype) / ops.cast(per_row, dtype)
+
+        self.build_fastfood(
+            input_dim,
+            self.num_features,
+            signs={"initializer": default_signs(self.seed)},
+            gaussian={"initializer": default_gaussian(self.seed)},
+            scale={"initializer": scale_initializer},
+            seed=self.seed,
         )
         if self.trainable_sigma:
             self.log_sigma = self.add_weight(
@@ -142,7 +134,6 @@ class McKernel(FastfoodWeightsMixin, keras.layers.Layer):
                 initializer=keras.initializers.Constant(np.log(self.sigma)),
             )
         self._apply_weight_flags()
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def _apply_weight_flags(self):
         # Every float weight is created trainable, which fixes the order of
@@ -155,21 +146,19 @@ class McKernel(FastfoodWeightsMixin, keras.layers.Layer):
 
     @property
     def trainable(self):
-        return keras.layers.Layer.trainable.fget(self)
+        return FeatureAxisLayer.trainable.fget(self)
 
     @trainable.setter
     def trainable(self, value):
         # Keras's setter marks every weight trainable; keep the fixed ones fixed.
-        keras.layers.Layer.trainable.fset(self, value)
+        FeatureAxisLayer.trainable.fset(self, value)
         if self.built:
             self._apply_weight_flags()
 
     def projection(self, inputs):
         """Z_hat x of shape `(..., num_features)`, in float32 (float64 for a
         float64 layer)."""
-        x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
-        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
-        projected = mixed[..., : self.num_features] * self.scale
+        projected = self.fastfood_projection(inputs)
         if self.trainable_sigma:
             inverse_sigma = ops.exp(-self.log_sigma)
         else:

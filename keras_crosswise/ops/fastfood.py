@@ -7,7 +7,8 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise.ops._tensors import as_tensors, symbolic_call
-from keras_crosswise.ops.hadamard import _tracing_for_export, fwht
+from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
+from keras_crosswise.ops.hadamard import fwht
 
 
 def fastfood(x, signs, permutation, gaussian):
@@ -67,7 +68,7 @@ def _permute_rows(table, index):
     """`take(table, index, axis=0)` for a permutation `index`. Its gradient
     gathers by the inverse permutation: a take's own gradient is a
     scatter-add, which cost a FastfoodDense training step up to 2x on CPU."""
-    if _tracing_for_export():
+    if custom_gradients_skipped():
         return ops.take(table, index, axis=0)
     if keras.backend.backend() == "jax":
         # jax2tf (SavedModel export with gradients) rejects a custom gradient

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise.ops._tensors import as_tensors, symbolic_call, working_dtype
+from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
 # method="auto", per backend: (largest n, method) rules, first match wins.
@@ -90,30 +91,19 @@ def _transform(x, n, method):
     return x
 
 
-def _choose_method(n, method):
+def resolve_method(n, method="auto"):
+    """The `fwht` method that `method` means for size `n` on this backend:
+    `"auto"` follows `AUTO_METHODS` (measured per backend), others stay."""
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
     if method != "auto":
         return method
     rules = AUTO_METHODS.get(keras.backend.backend(), AUTO_METHODS["torch"])
     return next(name for limit, name in rules if limit is None or n <= limit)
 
 
-def _tracing_for_export():
-    """True while torch.jit / torch.export / torch.compile trace (ONNX export):
-    they cannot trace Keras's torch custom-gradient wrapper, and an exported
-    inference graph needs no gradient."""
-    if keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    return (
-        torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or not torch.is_grad_enabled()
-    )
-
-
 def _hadamard_with_self_adjoint_gradient(x, n, method):
-    if _tracing_for_export():
+    if custom_gradients_skipped():
         return _transform(x, n, method)
 
     @ops.custom_gradient
@@ -161,8 +151,7 @@ def fwht(x, normalize=False, method="auto"):
     [2.0, 2.0, 0.0, 0.0]
     """
     (x,) = as_tensors(x)
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
+    resolve_method(1, method)  # a clear error for an unknown method
     shape = ops.shape(x)
     n = shape[-1] if len(shape) else None
     n = None if n is None else int(n)  # a traced size (torch.jit) becomes static
@@ -182,7 +171,7 @@ def fwht(x, normalize=False, method="auto"):
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     result = _hadamard_with_self_adjoint_gradient(
-        ops.cast(x, working_dtype(dtype)), n, _choose_method(n, method)
+        ops.cast(x, working_dtype(dtype)), n, resolve_method(n, method)
     )
     if normalize:
         result = result * float(1.0 / np.sqrt(n))

@@ -3,7 +3,8 @@
 Saves the test zoo (tests/model_zoo.py: one small trained model per layer) under
 each backend, loads every file under each backend, and exports from each backend
 to TF SavedModel (TensorFlow, JAX) and ONNX (all), printing max |difference|.
-Run: python benchmarks/saving_differences.py   (spawns one process per backend)
+A check that docs/saving.md quotes, not a test (pytest does not collect it).
+Run: .venv/bin/python tests/saving_differences.py   (one process per backend)
 """
 
 import json
@@ -14,7 +15,6 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -27,6 +27,7 @@ def measure(root):
     import keras
     import numpy as np
     import onnxruntime
+
     from model_zoo import LAYERS, build_model, sample_inputs, train
 
     backend, report = keras.backend.backend(), {}

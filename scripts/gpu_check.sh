@@ -4,7 +4,7 @@
 # Uses the current Python environment (install the CUDA builds of the frameworks
 # first, e.g. `pip install "jax[cuda12]"`); does not touch .venv.
 #
-#   bash benchmarks/gpu_check.sh            # PYTHON=python3 by default
+#   bash scripts/gpu_check.sh            # PYTHON=python3 by default
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -1,0 +1,28 @@
+"""The data, models and training loop behind `examples/` and `benchmarks/`.
+
+One home for what the comparisons share, importable wherever the package is
+installed: the offline data sets (`load_digits_split`, `load_mnist1d`), the
+compared models (`digits_models`, `mnist1d_models`, `residual_mlp`), and the
+training recipe over seeds (`fit_and_score`, `scores_over_seeds`,
+`trainable_count`). Needs the `[examples]` extra (scikit-learn, mnist1d).
+"""
+
+from keras_crosswise.experiments.data import load_digits_split, load_mnist1d
+from keras_crosswise.experiments.models import (
+    digits_models,
+    mnist1d_models,
+    residual_mlp,
+    trainable_count,
+)
+from keras_crosswise.experiments.training import fit_and_score, scores_over_seeds
+
+__all__ = [
+    "digits_models",
+    "fit_and_score",
+    "load_digits_split",
+    "load_mnist1d",
+    "mnist1d_models",
+    "residual_mlp",
+    "scores_over_seeds",
+    "trainable_count",
+]

@@ -1,0 +1,33 @@
+"""When the ops skip their hand-written gradients."""
+
+import keras
+
+
+def custom_gradients_skipped():
+    """Whether `fwht` and `fastfood` run without their custom gradients now.
+
+    They define their gradients by hand (H is its own adjoint, a permutation's
+    adjoint is its inverse) with `keras.ops.custom_gradient`. On PyTorch they
+    skip that wrapper, and return the plain forward computation, whenever no
+    gradient can be wanted or the wrapper cannot be traced:
+
+    - under `torch.no_grad()` (also `predict` and inference in Keras);
+    - while `torch.jit`, `torch.export` or `torch.compile` trace, as the ONNX
+      exporter does: they cannot trace Keras's torch custom-gradient wrapper.
+
+    Always `False` on TensorFlow and JAX, whose exporters trace the wrapper.
+
+    Example:
+
+    >>> print(custom_gradients_skipped() in (True, False))
+    True
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    import torch
+
+    return (
+        torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or not torch.is_grad_enabled()
+    )
