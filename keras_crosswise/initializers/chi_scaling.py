@@ -22,7 +22,9 @@ class ChiScaling(NumpyRandomInitializer):
 
     Example:
 
-    >>> ChiScaling(seed=0)(shape=(2, 1024))  # values near sqrt(1024) = 32
+    >>> values = keras.ops.convert_to_numpy(ChiScaling(seed=0)(shape=(2, 1024)))
+    >>> print(f"{values.mean():.1f}")  # near sqrt(1024) = 32
+    32.0
     """
 
     def __init__(self, degrees_of_freedom=None, seed=None):

@@ -41,7 +41,7 @@ class DiagonalVarianceScaling(NumpyRandomInitializer):
     >>> init = DiagonalVarianceScaling(gain=2.0, seed=0)
     >>> values = keras.ops.convert_to_numpy(init(shape=(100_000,)))
     >>> print(f"{values.mean():.2f} {(values ** 2).mean():.2f}")
-    0.00 2.00
+    -0.00 2.00
     """
 
     def __init__(

@@ -19,8 +19,8 @@ class IdentityDiagonal(keras.initializers.Initializer):
 
     Example:
 
-    >>> IdentityDiagonal()(shape=(3,))
-    [1.0, 1.0, 1.0]
+    >>> print(keras.ops.convert_to_numpy(IdentityDiagonal()(shape=(3,))))
+    [1. 1. 1.]
     """
 
     def __init__(self, gain=1.0):

@@ -14,7 +14,8 @@ class RademacherSigns(NumpyRandomInitializer):
 
     Example:
 
-    >>> signs = RademacherSigns(seed=0)(shape=(4,))  # four entries, each -1 or 1
+    >>> print(keras.ops.convert_to_numpy(RademacherSigns(seed=0)(shape=(4,))))
+    [ 1.  1.  1. -1.]
     """
 
     def sample(self, rng, shape):

@@ -60,8 +60,13 @@ class CZDense(StructuredDense):
     ...     keras_crosswise.layers.CZDense(256, activation="relu"),
     ...     keras.layers.Dense(10),
     ... ])
-    >>> model.layers[0].kernel.shape
+    >>> tuple(model.layers[0].kernel.shape)  # 256 weights, not 64 * 256
     (256,)
+
+    References:
+        Curtó, Zarza et al., "Doctor of Crosswise: Reducing
+        Over-parametrization in Neural Networks", arXiv:1905.10324 (Eq. 3-6,
+        Sec. 3.1).
     """
 
     COMPONENTS = (

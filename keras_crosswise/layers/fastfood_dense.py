@@ -73,7 +73,16 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
     ...     keras.Input(shape=(784,)),
     ...     keras_crosswise.layers.FastfoodDense(1024, activation="relu"),
     ...     keras.layers.Dense(10),
-    ... ])  # 4,096 parameters in the first layer instead of 803,840
+    ... ])
+    >>> layer = model.layers[0]  # 4,096 learned weights instead of 803,840
+    >>> print(sum(int(np.prod(w.shape)) for w in layer.trainable_weights))
+    4096
+
+    References:
+        Le, Sarlós and Smola, "Fastfood: approximating kernel expansions in
+        loglinear time", ICML 2013. Yang et al., "Deep Fried Convnets", ICCV
+        2015 (adaptive Fastfood). Curtó, Zarza et al., "Doctor of Crosswise:
+        Reducing Over-parametrization in Neural Networks", arXiv:1905.10324.
     """
 
     COMPONENTS = tuple(

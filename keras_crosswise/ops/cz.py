@@ -27,8 +27,9 @@ def cz(c, x):
 
     Example:
 
-    >>> cz(keras.ops.array([1.0, 2.0]), keras.ops.array([[3.0, 4.0]]))
-    [[3.0, 8.0]]
+    >>> out = cz(keras.ops.array([1.0, 2.0]), keras.ops.array([[3.0, 4.0]]))
+    >>> print(keras.ops.convert_to_numpy(out))
+    [[3. 8.]]
     """
     c, x = as_tensors(c, x)
     if len(ops.shape(c)) != 1:

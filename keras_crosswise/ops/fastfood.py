@@ -28,6 +28,20 @@ def fastfood(x, signs, permutation, gaussian):
 
     Returns:
         A tensor of shape `(..., blocks * n)` in the dtype of `x`.
+
+    Example:
+
+    >>> x = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    >>> signs = np.ones((1, 8), "float32")
+    >>> permutation = np.arange(8, dtype="int32")[None]
+    >>> gaussian = np.ones((1, 8), "float32")  # then the product is H H = 8 I
+    >>> out = keras.ops.convert_to_numpy(fastfood(x, signs, permutation, gaussian))
+    >>> print(np.allclose(out, 8 * x, atol=1e-5))
+    True
+
+    References:
+        Le, Sarlós and Smola, "Fastfood: approximating kernel expansions in
+        loglinear time", ICML 2013.
     """
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
     blocks, n = (int(size) for size in signs.shape)  # weights have static shapes

@@ -147,8 +147,8 @@ def fwht(x, normalize=False, method="auto"):
 
     Example:
 
-    >>> fwht(keras.ops.array([1.0, 0.0, 1.0, 0.0]))
-    [2.0, 2.0, 0.0, 0.0]
+    >>> print(keras.ops.convert_to_numpy(fwht(keras.ops.array([1.0, 0.0, 1.0, 0.0]))))
+    [2. 2. 0. 0.]
     """
     (x,) = as_tensors(x)
     resolve_method(1, method)  # a clear error for an unknown method

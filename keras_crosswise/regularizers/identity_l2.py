@@ -20,6 +20,8 @@ class IdentityL2(keras.regularizers.Regularizer):
 
     Example:
 
+    >>> print(float(IdentityL2(0.5)(keras.ops.array([1.0, 3.0]))))  # 0.5 * 2 ** 2
+    2.0
     >>> layer = CZDense(64, kernel_regularizer=IdentityL2(1e-3))
     """
 
