@@ -20,7 +20,11 @@ def _float64_scope(dtype):
     if dtype == "float64" and keras.backend.backend() == "jax":
         import jax
 
-        return jax.enable_x64(True)
+        if hasattr(jax, "enable_x64"):
+            return jax.enable_x64(True)
+        from jax.experimental import enable_x64  # jax < 0.7
+
+        return enable_x64(True)
     return contextlib.nullcontext()
 
 

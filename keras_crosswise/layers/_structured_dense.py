@@ -70,6 +70,10 @@ class StructuredDense(FeatureAxisLayer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
+                # Older Keras (3.2) leaves it out of the base layer config.
+                "activity_regularizer": keras.regularizers.serialize(
+                    self.activity_regularizer
+                ),
                 **components_config(self, self.COMPONENTS),
             }
         )

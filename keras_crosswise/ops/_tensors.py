@@ -1,6 +1,10 @@
 """Input handling shared by the ops."""
 
+import contextlib
+import warnings
+
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -42,3 +46,36 @@ def working_dtype(dtype):
     stays float64; float16, bfloat16, float32 and integers compute in float32."""
     wide = keras.backend.standardize_dtype(dtype) == "float64"
     return "float64" if wide else "float32"
+
+
+@contextlib.contextmanager
+def _quiet_trace():
+    """Silences torch's TracerWarning for a value the trace must record as a
+    constant: the sizes and constants below are fixed by the model."""
+    with warnings.catch_warnings():
+        if keras.backend.backend() == "torch":
+            import torch
+
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
+
+
+def static_size(size):
+    """An axis size as a Python `int` (`None` stays `None`).
+
+    The sizes the ops read (a feature axis, a weight's shape) are fixed by the
+    model. Under torch.jit tracing (ONNX export) they arrive as traced
+    tensors, and the constant the trace records is the right one, so torch's
+    TracerWarning about it is not raised.
+    """
+    if size is None:
+        return None
+    with _quiet_trace():
+        return int(size)
+
+
+def constant(values, dtype):
+    """A NumPy constant (a Hadamard matrix, block offsets) as a backend tensor,
+    recorded as a constant by a torch.jit trace without a TracerWarning."""
+    with _quiet_trace():
+        return ops.convert_to_tensor(np.asarray(values), dtype=dtype)

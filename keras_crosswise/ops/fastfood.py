@@ -6,7 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors, symbolic_call
+from keras_crosswise.ops._tensors import (
+    as_tensors,
+    constant,
+    static_size,
+    symbolic_call,
+)
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 from keras_crosswise.ops.hadamard import fwht
 
@@ -44,7 +49,7 @@ def fastfood(x, signs, permutation, gaussian):
         loglinear time", ICML 2013.
     """
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
-    blocks, n = (int(size) for size in signs.shape)  # weights have static shapes
+    blocks, n = (static_size(size) for size in signs.shape)  # static weight shapes
     symbolic = symbolic_call(
         fastfood,
         lambda x, *_: keras.KerasTensor((*x.shape[:-1], blocks * n), dtype=x.dtype),
@@ -65,7 +70,7 @@ def fastfood(x, signs, permutation, gaussian):
     # Row b of the permutation indexes into block b of the flattened rows.
     # Gathering rows of the transpose is an embedding lookup on every backend,
     # which all ONNX exporters support (a gather along axis 1 is not).
-    offsets = (np.arange(blocks)[:, None] * n).astype("int32")
+    offsets = constant(np.arange(blocks)[:, None] * n, "int32")
     index = ops.reshape(ops.cast(permutation, "int32") + offsets, (-1,))
     rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
     rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n)
@@ -74,7 +79,7 @@ def fastfood(x, signs, permutation, gaussian):
 
 def _fwht_per_block(rows, n):
     """`fwht` of each length-n block of the `(batch, blocks * n)` matrix."""
-    width = int(rows.shape[-1])
+    width = static_size(rows.shape[-1])
     return ops.reshape(fwht(ops.reshape(rows, (-1, n))), (-1, width))
 
 

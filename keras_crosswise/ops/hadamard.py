@@ -6,7 +6,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors, symbolic_call, working_dtype
+from keras_crosswise.ops._tensors import (
+    as_tensors,
+    constant,
+    static_size,
+    symbolic_call,
+    working_dtype,
+)
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
@@ -55,7 +61,7 @@ def kronecker_factors(n, max_factor=MAX_FACTOR):
 def pad_to_power_of_two(x):
     """Zero-pad the last axis of `x` to the next power of two."""
     (x,) = as_tensors(x)
-    size = ops.shape(x)[-1]
+    size = static_size(ops.shape(x)[-1])
     padding = next_power_of_two(size) - size
     if padding == 0:
         return x
@@ -69,7 +75,7 @@ def _transform(x, n, method):
     with a symbolic batch size (jax2onnx, torch.onnx) can follow every reshape.
     """
     if method == "matmul":
-        return ops.matmul(x, ops.cast(hadamard_matrix(n), x.dtype))
+        return ops.matmul(x, constant(hadamard_matrix(n), x.dtype))
     leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
         half = 1
@@ -85,7 +91,7 @@ def _transform(x, n, method):
     # reshaped row, rotating the factor to the back so all return in order.
     for factor in kronecker_factors(n):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
-        factor_matrix = ops.cast(hadamard_matrix(factor), x.dtype)
+        factor_matrix = constant(hadamard_matrix(factor), x.dtype)
         blocks = ops.einsum("fg,...gr->...rf", factor_matrix, blocks)
         x = ops.reshape(blocks, (*leading, n))
     return x
@@ -154,7 +160,7 @@ def fwht(x, normalize=False, method="auto"):
     resolve_method(1, method)  # a clear error for an unknown method
     shape = ops.shape(x)
     n = shape[-1] if len(shape) else None
-    n = None if n is None else int(n)  # a traced size (torch.jit) becomes static
+    n = static_size(n)  # a traced size (torch.jit) becomes static
     if n is None or not is_power_of_two(n):
         raise ValueError(
             "The last axis of `x` must have a known power-of-two size; got shape "
