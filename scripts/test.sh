@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, the docs build, then pytest once per Keras backend, each
-# in its own process. Fails if the lint, the docs or any backend fails (pytest's exit 5,
+# The whole test suite: lint, the docs build, the packaging check, then pytest once
+# per Keras backend, each in its own process. Fails if the lint, the docs or any backend fails (pytest's exit 5,
 # no tests, too).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k cz_dense`.
 set -uo pipefail
@@ -15,6 +15,9 @@ echo "== ruff"
 echo "== docs: mkdocs build --strict"
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)" \
   || { echo "docs build failed"; exit 1; }
+
+echo "== package: build, twine check, the wheel at the lowest allowed versions"
+bash scripts/check_package.sh || { echo "packaging check failed"; exit 1; }
 
 reports=$(mktemp -d)
 failed=()

@@ -108,3 +108,20 @@ def test_ops_compute_what_their_docstrings_say(rng):
         x @ keras_crosswise.ops.hadamard_matrix(8),
         atol=1e-5,
     )
+
+
+def test_pyproject_floors_are_the_versions_the_packaging_check_installs():
+    """scripts/check_package.sh installs requirements/lowest.txt: pyproject's
+    floors must be exactly those versions, so the floors are tested."""
+    pins = dict(
+        line.split("==")
+        for line in (PYPROJECT.parent / "requirements" / "lowest.txt")
+        .read_text()
+        .splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    floors = dict(re.findall(r'"([a-z-]+)>=([\d.]+)"', PYPROJECT.read_text()))
+    for package in ("keras", "numpy", "jax", "scikit-learn"):
+        assert pins[package].split(".")[: len(floors[package].split("."))] == (
+            floors[package].split(".")
+        ), package
