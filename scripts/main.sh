@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: Dense vs CZDense on scikit-learn's digits, on Keras's default
+# The digits comparison: Dense vs our layers on scikit-learn's digits, on Keras's default
 # backend (TensorFlow) unless KERAS_BACKEND is set. Arguments go to the example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
