@@ -1,7 +1,12 @@
 """keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
 
 from keras_crosswise import initializers, layers, ops, regularizers
-from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+from keras_crosswise.layers import (
+    CZDense,
+    FastfoodDense,
+    McKernel,
+    RandomFourierFeatures,
+)
 
 __version__ = "0.2.0"
 
@@ -9,6 +14,7 @@ __all__ = [
     "CZDense",
     "FastfoodDense",
     "McKernel",
+    "RandomFourierFeatures",
     "__version__",
     "initializers",
     "layers",

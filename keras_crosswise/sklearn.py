@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T
-from keras_crosswise.layers.mckernel import KERNELS, McKernel
+from keras_crosswise.layers.mckernel import KERNELS, STRUCTURES, McKernel
 
 
 def _float64_scope(dtype):
@@ -47,9 +47,11 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
 
     Args:
         n_components: positive integer, the number of output features.
-        kernel: `"gaussian"` or `"matern"`.
+        kernel: `"gaussian"`, `"matern"` or `"laplacian"` (see `McKernel`).
         sigma: positive float, the kernel's length scale.
         matern_t: positive integer, ball samples for `kernel="matern"`.
+        structure: `"fastfood"` (the paper's) or `"orthogonal"` (orthogonal
+            rows within each block: a lower kernel error at the same cost).
         random_state: integer, `numpy.random.RandomState` or `None` (NumPy's
             global generator, as in scikit-learn).
         dtype: `None` (compute in the dtype of `X`: float64 or float32, as
@@ -79,6 +81,7 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
         "kernel": [StrOptions(set(KERNELS))],
         "sigma": [Interval(Real, 0, None, closed="neither")],
         "matern_t": [Interval(Integral, 1, MAX_MATERN_T, closed="both")],
+        "structure": [StrOptions(set(STRUCTURES))],
         "random_state": ["random_state"],
         "dtype": [StrOptions({"float32", "float64"}), None],
     }
@@ -89,6 +92,7 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
         kernel="gaussian",
         sigma=1.0,
         matern_t=40,
+        structure="fastfood",
         random_state=None,
         dtype=None,
     ):
@@ -96,6 +100,7 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
         self.kernel = kernel
         self.sigma = sigma
         self.matern_t = matern_t
+        self.structure = structure
         self.random_state = random_state
         self.dtype = dtype
 
@@ -117,6 +122,7 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
                 kernel=self.kernel,
                 sigma=self.sigma,
                 matern_t=self.matern_t,
+                structure=self.structure,
                 seed=int(seed),
                 dtype=self.layer_dtype_,
             )

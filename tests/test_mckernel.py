@@ -234,3 +234,79 @@ def test_learned_sigma_under_mixed_precision(rng):
         (4, 5),
         rng,
     )
+
+
+def block_rows(layer, dim):
+    """The frequency rows Z_hat (D, d) of a built layer."""
+    return to_numpy(layer.projection(np.eye(dim, dtype="float32"))).T
+
+
+def test_orthogonal_rows_within_a_block_with_chi_lengths():
+    layer = McKernel(256, sigma=2.0, structure="orthogonal", seed=3)
+    layer.build((None, 64))
+    rows = block_rows(layer, 64).astype("float64")
+    for block in (rows[:64], rows[64:128]):
+        gram = block @ block.T
+        off_diagonal = gram - np.diag(np.diag(gram))
+        assert np.abs(off_diagonal).max() < 1e-4 * np.diag(gram).mean()
+    # Squared lengths of N(0, I / sigma^2) rows: mean d / sigma^2 = 16.
+    np.testing.assert_allclose(np.mean(np.sum(rows**2, axis=1)), 16, rtol=0.1)
+    fastfood = McKernel(256, sigma=2.0, seed=3)
+    fastfood.build((None, 64))
+    gram = block_rows(fastfood, 64)[:64] @ block_rows(fastfood, 64)[:64].T
+    assert np.abs(gram - np.diag(np.diag(gram))).max() > 0.5  # not orthogonal
+
+
+def assert_unbiased(grams, exact):
+    """The mean of independent estimates is within 4.5 standard errors of
+    the exact kernel, entry by entry (a false alarm about 1 in 10^5 per
+    entry), plus a float32 allowance."""
+    grams = np.asarray(grams)
+    error = np.abs(grams.mean(axis=0) - exact)
+    standard_error = grams.std(axis=0, ddof=1) / np.sqrt(len(grams))
+    assert np.all(error <= 4.5 * standard_error + 1e-4), (error.max(), standard_error)
+
+
+def gram_estimates(make_layer, x, seeds):
+    return [(lambda z: z @ z.T)(features(make_layer(s), x)) for s in range(seeds)]
+
+
+def test_orthogonal_features_are_unbiased_and_tighter(rng):
+    x = rng.standard_normal((10, 16))
+    exact = gaussian_gram(x)
+    grams = {
+        structure: gram_estimates(
+            lambda s, st=structure: McKernel(64, sigma=SIGMA, structure=st, seed=s),
+            x,
+            60,
+        )
+        for structure in ("fastfood", "orthogonal")
+    }
+    for estimates in grams.values():
+        assert_unbiased(estimates, exact)
+    errors = {
+        structure: np.mean([relative_error(g, exact) for g in estimates])
+        for structure, estimates in grams.items()
+    }
+    assert errors["orthogonal"] < 0.7 * errors["fastfood"], errors
+
+
+def test_laplacian_kernel_against_numpy(rng):
+    """exp(-||x - y||_1 / sigma) in NumPy; averaged over seeds (unbiased)."""
+    x = rng.standard_normal((10, 6)) * 0.5
+    exact = np.exp(-np.sum(np.abs(x[:, None] - x[None]), axis=-1) / 2.0)
+    grams = gram_estimates(
+        lambda s: McKernel(256, kernel="laplacian", sigma=2.0, seed=s), x, 60
+    )
+    assert_unbiased(grams, exact)
+    np.testing.assert_allclose(np.diag(grams[0]), 1.0, atol=1e-5)
+
+
+def test_structure_is_saved_and_the_default_is_the_papers():
+    layer = McKernel(8, structure="orthogonal", seed=0)
+    assert McKernel.from_config(layer.get_config()).structure == "orthogonal"
+    assert McKernel(8).structure == "fastfood"
+    with pytest.raises(ValueError, match="structure"):
+        McKernel(8, structure="butterfly")
+    with pytest.raises(ValueError, match="orthogonal"):
+        McKernel(8, kernel="laplacian", structure="orthogonal")

@@ -6,6 +6,8 @@ from keras import ops
 
 from keras_crosswise._validation import check_weight_size
 from keras_crosswise.initializers._numpy_random import NumpyRandomInitializer
+from keras_crosswise.initializers.chi_scaling import ChiScaling
+from keras_crosswise.initializers.matern_scaling import MaternScaling
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.initializers.random_permutation import RandomPermutation
@@ -19,11 +21,26 @@ def offset_seed(seed, offset):
     return None if seed is None else seed + offset
 
 
-class _StandardNormal(NumpyRandomInitializer):
+class StandardNormal(NumpyRandomInitializer):
     """I.i.d. N(0, 1) drawn with NumPy (the same values on every backend)."""
 
     def sample(self, rng, shape):
         return rng.standard_normal(shape)
+
+
+class StandardCauchy(NumpyRandomInitializer):
+    """I.i.d. standard Cauchy drawn with NumPy (the Laplacian kernel's W)."""
+
+    def sample(self, rng, shape):
+        return rng.standard_cauchy(shape)
+
+
+class _ReciprocalNormal(NumpyRandomInitializer):
+    """`1 / g` for g ~ N(0, 1): a random sign times the Cauchy radial factor
+    `1 / |g|` (B of the Laplacian kernel's features)."""
+
+    def sample(self, rng, shape):
+        return 1.0 / rng.standard_normal(shape)
 
 
 def default_signs(seed):
@@ -34,7 +51,7 @@ def default_gaussian(seed, normalized=False):
     """G: standard normal; with `normalized`, rows rescaled to ||G||^2 = n."""
     if normalized:
         return NormalizedGaussian(seed=offset_seed(seed, 2))
-    return _StandardNormal(seed=offset_seed(seed, 2))
+    return StandardNormal(seed=offset_seed(seed, 2))
 
 
 class FastfoodProjection:
@@ -49,10 +66,13 @@ class FastfoodProjection:
     backend error, or NaN on JAX) or silently compute a wrong product.
     """
 
-    def build_fastfood(self, input_dim, outputs, signs, gaussian, scale, seed):
+    def build_fastfood(
+        self, input_dim, outputs, signs, gaussian, scale, seed, scale_name="scale"
+    ):
         """Create the weights; `signs`, `gaussian` and `scale` are `add_weight`
         keyword arguments (initializer, regularizer, constraint). The float
-        weights are read in float32 under mixed precision. Returns n."""
+        weights are read in float32 under mixed precision. C is stored as
+        the attribute and weight `scale_name`. Returns n."""
         padded = next_power_of_two(input_dim)
         shape = (-(-outputs // padded), padded)
         check_weight_size(type(self).__name__, "signs", shape)
@@ -68,10 +88,71 @@ class FastfoodProjection:
         self.gaussian = self.add_weight(
             name="gaussian", shape=shape, autocast=False, **gaussian
         )
-        self.scale = self.add_weight(
-            name="scale", shape=(outputs,), autocast=False, **scale
+        self.row_scale = self.add_weight(
+            name=scale_name, shape=(outputs,), autocast=False, **scale
         )
+        setattr(self, scale_name, self.row_scale)
         return padded
+
+    def build_kernel_features(
+        self,
+        input_dim,
+        outputs,
+        kernel,
+        structure,
+        matern_t,
+        seed,
+        scale_name,
+        fixed=False,
+    ):
+        """The Fastfood weights of random kernel features (McKernel, and
+        RandomFourierFeatures with a structure): rows of `C H G Pi H B / n`
+        distributed as the kernel's frequencies (scale 1).
+
+        - `structure="fastfood"` (Le et al.; McKernel): G standard normal,
+          `C_i = length_i / ||G||` of its block.
+        - `structure="orthogonal"`: G Rademacher, so `H G Pi H B / n` is an
+          orthogonal matrix for Rademacher B: the rows of a block are exactly
+          orthogonal, with lengths drawn as the kernel's (ORF, Yu et al. 2016).
+        - Lengths: chi(n) for `"gaussian"` and `"laplacian"`, Matérn ball
+          sums for `"matern"`. For `"laplacian"`, B holds `1 / g` draws: row
+          `i` is then `w_ij = gauss_ij / g_j`, a ratio of independent normals,
+          i.e. i.i.d. Cauchy per coordinate, as the L1 kernel needs.
+
+        With `fixed`, B, G and C are created non-trainable; otherwise
+        trainable, for the caller to flag.
+        """
+        padded = next_power_of_two(input_dim)
+        if kernel == "matern":
+            lengths = MaternScaling(matern_t, padded, offset_seed(seed, 3))
+        else:
+            lengths = ChiScaling(padded, seed=offset_seed(seed, 3))
+        if kernel == "laplacian":
+            signs = _ReciprocalNormal(seed=offset_seed(seed, 0))
+        else:
+            signs = default_signs(seed)
+        if structure == "orthogonal":
+            gaussian = RademacherSigns(seed=offset_seed(seed, 2))
+        else:
+            gaussian = default_gaussian(seed)
+
+        def scale_initializer(shape, dtype=None):
+            # C_i = length_i / ||G||_F of its block: rows get the drawn
+            # lengths. Computed from G where it lives (no trip to the host).
+            norms = ops.sqrt(ops.sum(ops.square(self.gaussian), axis=1))
+            per_row = ops.repeat(norms, padded)[:outputs]
+            return lengths(shape, dtype) / ops.cast(per_row, dtype)
+
+        flags = {"trainable": False} if fixed else {}
+        return self.build_fastfood(
+            input_dim,
+            outputs,
+            signs={"initializer": signs, **flags},
+            gaussian={"initializer": gaussian, **flags},
+            scale={"initializer": scale_initializer, **flags},
+            seed=seed,
+            scale_name=scale_name,
+        )
 
     def fastfood_projection(self, inputs):
         """`S H G Pi H B x` of shape `(..., outputs)`: the input zero-padded to
@@ -79,10 +160,12 @@ class FastfoodProjection:
         (float64 for a float64 layer)."""
         x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
         mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
-        return mixed[..., : self.fastfood_outputs] * self.scale
+        return mixed[..., : self.fastfood_outputs] * self.row_scale
 
     def load_own_variables(self, store):
         super().load_own_variables(store)
+        if getattr(self, "permutation", None) is None:  # a dense variant
+            return
         rows = np.asarray(keras.ops.convert_to_numpy(self.permutation.value))
         expected = np.arange(rows.shape[-1])
         bad = [
