@@ -5,7 +5,8 @@ LAYERS. Run as a script to write the zoo under the current KERAS_BACKEND:
 
     python tests/model_zoo.py save DIR      # used by the cross-backend tests
                                             # (also writes DIR/seeded.npz)
-    python tests/model_zoo.py golden        # rewrite tests/golden/ (on purpose only)
+    python tests/model_zoo.py golden NAME   # write tests/golden/NAME.* for a new
+                                            # entry (never rewrite existing ones)
 """
 
 import pathlib
@@ -15,7 +16,12 @@ import keras
 import numpy as np
 
 from keras_crosswise.initializers import DiagonalVarianceScaling
-from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+from keras_crosswise.layers import (
+    CZDense,
+    FastfoodDense,
+    McKernel,
+    RandomFourierFeatures,
+)
 
 INPUT_DIM = 10
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
@@ -32,6 +38,12 @@ LAYERS = {
     "McKernelMatern": lambda: McKernel(
         8, kernel="matern", matern_t=3, sigma=2.0, trainable_sigma=True, seed=5
     ),
+    "McKernelOrthogonal": lambda: McKernel(
+        12, structure="orthogonal", sigma=2.0, trainable_features=True, seed=6
+    ),
+    "RandomFourierFeatures": lambda: RandomFourierFeatures(
+        16, kernel_initializer="laplacian", scale=2.0, trainable=True, seed=7
+    ),
 }
 
 # Largest |difference| allowed between predictions of one saved model, before and
@@ -43,6 +55,8 @@ TOLERANCE = {
     "FastfoodDense": 1e-5,
     "McKernel": 1e-5,
     "McKernelMatern": 1e-5,
+    "McKernelOrthogonal": 1e-5,
+    "RandomFourierFeatures": 1e-5,
 }
 
 
@@ -77,12 +91,13 @@ def train(model, steps=3):
     return model
 
 
-def save_zoo(directory):
-    """Save every zoo model as NAME.keras plus NAME.npz (inputs, predictions)."""
+def save_zoo(directory, names=None):
+    """Save every zoo model (or those in `names`) as NAME.keras plus NAME.npz
+    (inputs, predictions)."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     x = sample_inputs()
-    for name in LAYERS:
+    for name in names or LAYERS:
         model = train(build_model(name))
         model.save(directory / f"{name}.keras")
         outputs = keras.ops.convert_to_numpy(model(x))
@@ -121,7 +136,7 @@ if __name__ == "__main__":
     if command == "save" and len(sys.argv) == 3:
         save_zoo(sys.argv[2])
         save_seeded(sys.argv[2])
-    elif command == "golden":
-        save_zoo(GOLDEN_DIR)
+    elif command == "golden" and len(sys.argv) > 2:
+        save_zoo(GOLDEN_DIR, sys.argv[2:])  # golden files for new layers only
     else:
         sys.exit(__doc__)

@@ -30,11 +30,15 @@ def test_fit_speed_quick(tmp_path):
 def test_kernel_error_quick(tmp_path):
     run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"kernel_error_{keras.backend.backend()}")
-    by_columns = results["8"]
-    assert set(by_columns) == {"16", "64"}
-    for name in ("McKernel", "RBFSampler", "Nystroem"):
-        # More columns, a better Gram matrix (the error is ~1/sqrt(D)).
-        assert by_columns["64"][name]["error"] < by_columns["16"][name]["error"]
+    for data in ("gaussian d=8", "digits d=64"):
+        by_columns = results["errors"][data]
+        assert set(by_columns) == {"16", "64"}
+        for name in ("McKernel fastfood", "McKernel orthogonal", "RBFSampler"):
+            # More columns, a better Gram matrix (the error is ~1/sqrt(D)).
+            assert by_columns["64"]["1.0"][name] < by_columns["16"]["1.0"][name]
+            assert by_columns["64"]["seconds"][name] > 0
+    for accuracy in results["accuracy"]["digits"].values():
+        assert 0.5 < accuracy["mean"] <= 1
 
 
 @pytest.mark.skipif(
