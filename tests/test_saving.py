@@ -127,6 +127,7 @@ def test_loading_without_import_names_the_class(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.filterwarnings("ignore:Layer InputLayer does not have a `quantize`")
 @pytest.mark.parametrize("name", ["CZDense", "FastfoodDense", "McKernel"])
 def test_int8_quantize_keeps_our_layers_float_and_the_model_usable(name, tmp_path):
     """docs/saving.md: `model.quantize("int8")` quantizes the Dense layers and
