@@ -15,6 +15,7 @@ Then accuracy: RidgeClassifier on each feature map at D = 2048 on digits and
 MNIST-1D, 5 seeds.
 Writes docs/benchmarks/kernel_error_<backend>.json and .png.
 Run: KERAS_BACKEND=jax .venv/bin/python benchmarks/kernel_error.py [--quick]
+(TensorFlow, PyTorch timings: add --seeds 1 --sigma-factors 1 --no-accuracy)
 """
 
 import argparse
@@ -73,11 +74,11 @@ def transforms(dim, columns, sigma, seed, landmarks):
     return found
 
 
-def measure(x, landmarks, columns, seeds, repeats):
+def measure(x, landmarks, columns, seeds, repeats, factors=SIGMA_FACTORS):
     """Errors at each sigma factor; transform times at sigma = median distance."""
     dim, median = x.shape[1], median_distance(x)
     result = {}
-    for factor in SIGMA_FACTORS:
+    for factor in factors:
         sigma = factor * median
         exact = gaussian_gram(x, sigma)
         errors = {}
@@ -185,6 +186,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--points", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--sigma-factors", type=float, nargs="+", default=list(SIGMA_FACTORS)
+    )
+    parser.add_argument(
+        "--no-accuracy", action="store_true", help="skip the classifiers"
+    )
     add_output_arguments(parser)
     args = parser.parse_args()
     if args.quick:
@@ -195,7 +202,9 @@ def main():
     for data, (x, landmarks) in datasets(args.dims, args.points).items():
         results[data] = {}
         for columns in args.columns:
-            found = measure(x, landmarks, columns, args.seeds, args.repeats)
+            found = measure(
+                x, landmarks, columns, args.seeds, args.repeats, args.sigma_factors
+            )
             results[data][str(columns)] = found
             reference = found["1.0"]["RBFSampler"]
             for name in found["1.0"]:
@@ -204,7 +213,7 @@ def main():
                         data,
                         columns,
                         name,
-                        *(f"{found[str(f)][name]:.4f}" for f in SIGMA_FACTORS),
+                        *(f"{found[str(f)][name]:.4f}" for f in args.sigma_factors),
                         f"{found['1.0'][name] / reference:.2f}",
                         f"{found['seconds'][name] * 1e3:.1f}",
                     ]
@@ -214,14 +223,16 @@ def main():
         "data",
         "D",
         "method",
-        *(f"error, sigma {f}x" for f in SIGMA_FACTORS),
+        *(f"error, sigma {f}x" for f in args.sigma_factors),
         "/ RBFSampler at 1x",
         f"{backend} ms",
     ]
     print(markdown_table(header, rows))
-    accuracy = classification(
-        1 if args.quick else 5, 64 if args.quick else 2048, args.quick
-    )
+    accuracy = {}
+    if not args.no_accuracy:
+        accuracy = classification(
+            1 if args.quick else 5, 64 if args.quick else 2048, args.quick
+        )
     accuracy_rows = [
         [task, name, f"{r['mean']:.4f} ± {r['std']:.4f}"]
         for task, by_name in accuracy.items()

@@ -41,6 +41,18 @@ def test_kernel_error_quick(tmp_path):
         assert 0.5 < accuracy["mean"] <= 1
 
 
+def test_laplacian_error_quick(tmp_path):
+    run_script("benchmarks/laplacian_error.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "laplacian_error.json").read_text())
+    for errors in results["errors"].values():
+        assert set(errors) == {
+            "McKernel (fastfood)",
+            "RandomFourierFeatures (dense)",
+            "RandomFourierFeatures (fastfood)",
+        }
+        assert all(0 < error < 2 for error in errors.values())
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "jax",
     reason="backend-neutral script; its models run on every backend in "
