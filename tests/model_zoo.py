@@ -113,6 +113,9 @@ def seeded_draws():
         "McKernel": McKernel(12, seed=0),
         "McKernelMatern": McKernel(8, kernel="matern", matern_t=3, seed=0),
         "FastfoodDense": FastfoodDense(20, seed=0),
+        "McKernelLaplacian": McKernel(8, kernel="laplacian", seed=0),
+        "McKernelOrthogonal": McKernel(8, structure="orthogonal", seed=0),
+        "RandomFourierFeatures": RandomFourierFeatures(8, "laplacian", seed=0),
         "CZDense": CZDense(24, kernel_initializer=DiagonalVarianceScaling(seed=0)),
     }
     keras.utils.set_random_seed(3)
