@@ -59,7 +59,9 @@ class FastfoodProjection:
 
     Weights, created by `build_fastfood` in this order (saved files depend on
     it): B -> `signs`, Pi -> `permutation` (int32, never trained), G ->
-    `gaussian`, each `(blocks, n)`, and S -> `scale`, `(outputs,)`. n is the
+    `gaussian`, each `(blocks, n)`, and S (C in Eq. 14) -> `row_scale`,
+    `(outputs,)`, saved and also reachable under the layer's own name for it
+    (`scale` in McKernel and FastfoodDense). n is the
     next power of two >= the input width and `blocks = ceil(outputs / n)`.
     On load, each row of `permutation` must be a permutation of `0..n-1`: a
     corrupted or edited file would otherwise gather out of range (an opaque
