@@ -43,6 +43,22 @@ class _ReciprocalNormal(NumpyRandomInitializer):
         return 1.0 / rng.standard_normal(shape)
 
 
+def check_structure(kernel, structure, structures):
+    """Return `structure` if it is one of `structures` and keeps `kernel`'s
+    features unbiased; else a clear `ValueError`. With Rademacher G
+    (`"orthogonal"`) the row entries are not Gaussian, which biases the
+    Laplacian kernel's Cauchy frequencies (see `build_kernel_features`)."""
+    if structure not in structures:
+        raise ValueError(f"`structure` must be one of {structures}; got {structure!r}.")
+    if kernel == "laplacian" and structure == "orthogonal":
+        unbiased = tuple(s for s in structures if s != "orthogonal")
+        raise ValueError(
+            "`structure='orthogonal'` would bias the Laplacian kernel's Cauchy "
+            f"frequencies; use one of {unbiased} for `kernel='laplacian'`."
+        )
+    return structure
+
+
 def default_signs(seed):
     return RademacherSigns(seed=offset_seed(seed, 0))
 

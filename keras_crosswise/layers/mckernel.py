@@ -11,7 +11,10 @@ from keras_crosswise._validation import (
     check_seed,
 )
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T
-from keras_crosswise.layers._fastfood_projection import FastfoodProjection
+from keras_crosswise.layers._fastfood_projection import (
+    FastfoodProjection,
+    check_structure,
+)
 from keras_crosswise.layers._feature_layer import FeatureAxisLayer
 
 KERNELS = ("gaussian", "matern", "laplacian")
@@ -131,17 +134,7 @@ class McKernel(FastfoodProjection, FeatureAxisLayer):
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
         self.kernel = kernel
-        if structure not in STRUCTURES:
-            raise ValueError(
-                f"`structure` must be one of {STRUCTURES}; got {structure!r}."
-            )
-        if kernel == "laplacian" and structure == "orthogonal":
-            raise ValueError(
-                "`structure='orthogonal'` would bias the Laplacian kernel's "
-                "Cauchy frequencies; use `structure='fastfood'` (unbiased) "
-                "for `kernel='laplacian'`."
-            )
-        self.structure = structure
+        self.structure = check_structure(kernel, structure, STRUCTURES)
         self.sigma = check_positive_real("sigma", sigma)
         self.matern_t = check_positive_int("matern_t", matern_t, MAX_MATERN_T)
         self.trainable_features = bool(trainable_features)

@@ -1,7 +1,5 @@
 """RandomFourierFeatures: tf-keras's layer of that name, for Keras 3 on any backend."""
 
-import random
-
 import keras
 import numpy as np
 from keras import ops
@@ -18,6 +16,7 @@ from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     StandardCauchy,
     StandardNormal,
+    check_structure,
     offset_seed,
 )
 from keras_crosswise.layers._feature_layer import FeatureAxisLayer
@@ -121,22 +120,13 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
             self.kernel_initializer = kernel_initializer
         else:
             self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        if structure not in STRUCTURES:
-            raise ValueError(
-                f"`structure` must be one of {STRUCTURES}; got {structure!r}."
-            )
+        self.structure = check_structure(self.kernel, structure, STRUCTURES)
         if structure != "dense" and not isinstance(kernel_initializer, str):
             raise ValueError(
                 f"`structure={structure!r}` draws its own frequencies: "
                 "`kernel_initializer` must be 'gaussian' or 'laplacian'; got "
                 f"{kernel_initializer!r}."
             )
-        if self.kernel == "laplacian" and structure == "orthogonal":
-            raise ValueError(
-                "`structure='orthogonal'` would bias the Laplacian kernel's "
-                "Cauchy frequencies; use `structure='dense'` or `'fastfood'`."
-            )
-        self.structure = structure
         self.scale = None if scale is None else check_positive_real("scale", scale)
         self.seed = check_seed(seed)
 
@@ -151,9 +141,7 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
         if self.scale is None:
             gaussian = self.kernel == "gaussian"
             self.scale = float(np.sqrt(input_dim / 2.0)) if gaussian else 1.0
-        seed = self.seed
-        if seed is None:  # follows keras.utils.set_random_seed, as Keras's do
-            seed = random.randint(1, 10**9)
+        seed = self.seed  # None: each NumPy initializer draws its own seed
         # Created in tf-keras's order and flags, which legacy .h5 files follow.
         self.kernel_scale = self.add_weight(
             name="kernel_scale",
