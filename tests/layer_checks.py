@@ -97,3 +97,13 @@ def run_layer_checks(
     model = check_fit_step(layer_factory, input_shape, output_shape, rng)
     check_mixed_precision(layer_factory, input_shape, rng)
     check_save_and_load(model, tmp_path, rng, input_shape)
+
+
+def assert_unbiased(grams, exact):
+    """The mean of independent kernel estimates is within 4.5 standard errors
+    of the exact kernel, entry by entry (a false alarm about 1 in 10^5 per
+    entry), plus a float32 allowance."""
+    grams = np.asarray(grams)
+    error = np.abs(grams.mean(axis=0) - exact)
+    standard_error = grams.std(axis=0, ddof=1) / np.sqrt(len(grams))
+    assert np.all(error <= 4.5 * standard_error + 1e-4), (error.max(), standard_error)

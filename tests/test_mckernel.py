@@ -9,7 +9,12 @@ from sklearn.kernel_approximation import RBFSampler
 
 from keras_crosswise.layers import McKernel
 
-from layer_checks import check_mixed_precision, run_layer_checks, to_numpy
+from layer_checks import (
+    assert_unbiased,
+    check_mixed_precision,
+    run_layer_checks,
+    to_numpy,
+)
 
 DIM, SIGMA = 16, 4.0  # ||x - y||^2 / (2 sigma^2) is about 1 for N(0, I_16) data
 
@@ -255,16 +260,6 @@ def test_orthogonal_rows_within_a_block_with_chi_lengths():
     fastfood.build((None, 64))
     gram = block_rows(fastfood, 64)[:64] @ block_rows(fastfood, 64)[:64].T
     assert np.abs(gram - np.diag(np.diag(gram))).max() > 0.5  # not orthogonal
-
-
-def assert_unbiased(grams, exact):
-    """The mean of independent estimates is within 4.5 standard errors of
-    the exact kernel, entry by entry (a false alarm about 1 in 10^5 per
-    entry), plus a float32 allowance."""
-    grams = np.asarray(grams)
-    error = np.abs(grams.mean(axis=0) - exact)
-    standard_error = grams.std(axis=0, ddof=1) / np.sqrt(len(grams))
-    assert np.all(error <= 4.5 * standard_error + 1e-4), (error.max(), standard_error)
 
 
 def gram_estimates(make_layer, x, seeds):
