@@ -1,6 +1,7 @@
 """keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
 
 from keras_crosswise import initializers, layers, ops, regularizers
+from keras_crosswise.compress import compress, compress_layer
 from keras_crosswise.layers import (
     CZDense,
     FastfoodDense,
@@ -16,6 +17,8 @@ __all__ = [
     "McKernel",
     "RandomFourierFeatures",
     "__version__",
+    "compress",
+    "compress_layer",
     "initializers",
     "layers",
     "ops",

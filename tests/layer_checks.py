@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import scipy.linalg
 
 BACKEND = keras.backend.backend()
 # torch.compile takes minutes per model; Keras's torch default is eager.
@@ -107,3 +108,16 @@ def assert_unbiased(grams, exact):
     error = np.abs(grams.mean(axis=0) - exact)
     standard_error = grams.std(axis=0, ddof=1) / np.sqrt(len(grams))
     assert np.all(error <= 4.5 * standard_error + 1e-4), (error.max(), standard_error)
+
+
+def fastfood_reference_kernel(signs, permutation, gaussian, scale, d):
+    """(d, units): the rows of S H G Pi H B, block by block, from dense matrices."""
+    blocks, n = signs.shape
+    hadamard = scipy.linalg.hadamard(n).astype("float64")
+    rows = []
+    for b in range(blocks):
+        pi = np.eye(n)[permutation[b]]  # (Pi v)[i] = v[permutation[i]]
+        rows.append(hadamard @ np.diag(gaussian[b]) @ pi @ hadamard @ np.diag(signs[b]))
+    stacked = np.vstack(rows)[: scale.shape[0], :d]
+    constant = np.sqrt(n / d) / n
+    return (stacked * (scale * constant)[:, None]).T

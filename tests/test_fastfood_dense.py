@@ -3,28 +3,14 @@
 import keras
 import numpy as np
 import pytest
-import scipy.linalg
 
 from keras_crosswise.initializers import IdentityDiagonal
 from keras_crosswise.layers import FastfoodDense
 
-from layer_checks import JIT, run_layer_checks, to_numpy
+from layer_checks import JIT, fastfood_reference_kernel, run_layer_checks, to_numpy
 
 # (input features d, units): square, padded input, several blocks, trimmed.
 CASES = [(16, 16), (10, 20), (20, 8), (5, 40), (33, 3)]
-
-
-def reference_kernel(signs, permutation, gaussian, scale, d):
-    """(d, units): the rows of S H G Pi H B, block by block, from dense matrices."""
-    blocks, n = signs.shape
-    hadamard = scipy.linalg.hadamard(n).astype("float64")
-    rows = []
-    for b in range(blocks):
-        pi = np.eye(n)[permutation[b]]  # (Pi v)[i] = v[permutation[i]]
-        rows.append(hadamard @ np.diag(gaussian[b]) @ pi @ hadamard @ np.diag(signs[b]))
-    stacked = np.vstack(rows)[: scale.shape[0], :d]
-    constant = np.sqrt(n / d) / n
-    return (stacked * (scale * constant)[:, None]).T
 
 
 def layer_reference(layer):
@@ -33,7 +19,7 @@ def layer_reference(layer):
         for w in (layer.signs, layer.permutation, layer.gaussian, layer.scale)
     ]
     values[1] = values[1].astype(int)
-    return reference_kernel(*values, layer.input_dim)
+    return fastfood_reference_kernel(*values, layer.input_dim)
 
 
 def random_layer(d, units, rng, **kwargs):
@@ -82,7 +68,7 @@ def test_sgd_step_matches_finite_differences(d, units, rng):
     permutation = to_numpy(layer.permutation).astype(int)
 
     def loss(signs, gaussian, scale, bias):
-        kernel = reference_kernel(signs, permutation, gaussian, scale, d)
+        kernel = fastfood_reference_kernel(signs, permutation, gaussian, scale, d)
         return np.mean((x @ kernel + bias - y) ** 2)
 
     expected = []

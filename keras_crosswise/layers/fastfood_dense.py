@@ -148,12 +148,16 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
             seed=self.seed,
         )
 
+    @property
+    def normalization(self):
+        """The constant `sqrt(n / d) / n` that multiplies S H G Pi H B x."""
+        # Variance-preserving (class docstring): H H = n I twice.
+        return float(np.sqrt(self.padded_dim / self.input_dim) / self.padded_dim)
+
     def linear(self, inputs):
         """S H G Pi H B x, without bias and activation, in float32 (float64
         for a float64 layer)."""
-        # Variance-preserving constant (class docstring): H H = n I twice.
-        normalization = np.sqrt(self.padded_dim / self.input_dim) / self.padded_dim
-        return self.fastfood_projection(inputs) * float(normalization)
+        return self.fastfood_projection(inputs) * self.normalization
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}

@@ -1,0 +1,297 @@
+"""compress and compress_layer: layer choice, projections against NumPy least
+squares, distillation on a small model, save/reload, and bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_crosswise
+from keras_crosswise import compress, compress_layer
+from keras_crosswise.layers import CZDense, FastfoodDense
+
+from layer_checks import fastfood_reference_kernel, to_numpy
+
+FAST = {"epochs": 1, "layer_epochs": 1, "verbose": 0, "seed": 0}
+
+
+def built_dense(d, units, rng, **kwargs):
+    layer = keras.layers.Dense(units, **kwargs)
+    layer.build((None, d))
+    layer.kernel.assign(rng.standard_normal((d, units)).astype("float32"))
+    if layer.use_bias:
+        layer.bias.assign(rng.standard_normal(units).astype("float32"))
+    return layer
+
+
+def mlp(d=16, widths=(128, 64), outputs=10, activation=None):
+    return keras.Sequential(
+        [
+            keras.Input((d,)),
+            *(keras.layers.Dense(w, activation="relu") for w in widths),
+            keras.layers.Dense(outputs, activation=activation),
+        ]
+    )
+
+
+@pytest.mark.parametrize(("d", "units"), [(8, 8), (6, 20), (20, 6), (7, 3)])
+def test_cz_projection_keeps_the_structured_entries(d, units, rng):
+    dense = built_dense(d, units, rng, activation="tanh")
+    kernel = to_numpy(dense.kernel)
+    rows, columns = np.indices((d, units))
+    structured = columns % d == rows if units >= d else rows % units == columns
+    layer = compress_layer(dense, into="cz")
+    assert isinstance(layer, CZDense) and layer.name == dense.name
+    np.testing.assert_array_equal(to_numpy(layer.to_dense_kernel()) != 0, structured)
+    np.testing.assert_allclose(
+        to_numpy(layer.to_dense_kernel()), np.where(structured, kernel, 0.0), atol=1e-6
+    )
+    np.testing.assert_allclose(to_numpy(layer.bias), to_numpy(dense.bias))
+    x = rng.standard_normal((5, d)).astype("float32")
+    expected = np.tanh(x @ np.where(structured, kernel, 0.0) + to_numpy(dense.bias))
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("d", "units"), [(16, 16), (12, 16), (5, 16)])
+def test_fastfood_projection_is_the_least_squares_fit(d, units, rng):
+    """G from `lstsq` over all G (S = 1), then each S_j from its own column."""
+    dense = built_dense(d, units, rng)
+    kernel = to_numpy(dense.kernel).astype("float64")
+    layer = compress_layer(dense, into="fastfood", seed=3)
+    signs, permutation = to_numpy(layer.signs), to_numpy(layer.permutation)
+    blocks, n = signs.shape
+    ones = np.ones(units)
+
+    def kernel_of(gaussian, scale=ones):
+        return fastfood_reference_kernel(signs, permutation, gaussian, scale, d)
+
+    basis = np.eye(blocks * n).reshape(-1, blocks, n)
+    design = np.stack([kernel_of(g).ravel() for g in basis], axis=1)
+    gaussian = np.linalg.lstsq(design, kernel.ravel(), rcond=None)[0]
+    gaussian = gaussian.reshape(blocks, n)
+    unscaled = kernel_of(gaussian)
+    scale = np.array(
+        [
+            np.linalg.lstsq(unscaled[:, [j]], kernel[:, j], rcond=None)[0][0]
+            for j in range(units)
+        ]
+    )
+    np.testing.assert_allclose(to_numpy(layer.gaussian), gaussian, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer.scale), scale, rtol=1e-3, atol=1e-5)
+    fitted = kernel_of(gaussian, scale)
+    np.testing.assert_allclose(to_numpy(layer.to_dense_kernel()), fitted, atol=1e-4)
+    fresh = FastfoodDense(units, seed=3)
+    fresh.build((None, d))
+    fresh_error = np.linalg.norm(to_numpy(fresh.to_dense_kernel()) - kernel)
+    assert np.linalg.norm(fitted - kernel) < fresh_error
+
+
+def test_fastfood_projection_with_trimmed_rows_still_helps(rng):
+    dense = built_dense(10, 20, rng)  # n = 16, two blocks, 12 rows trimmed
+    kernel = to_numpy(dense.kernel)
+    projected = compress_layer(dense, into="fastfood", seed=1)
+    fresh = FastfoodDense(20, seed=1)
+    fresh.build((None, 10))
+    assert np.linalg.norm(to_numpy(projected.to_dense_kernel()) - kernel) < (
+        np.linalg.norm(to_numpy(fresh.to_dense_kernel()) - kernel)
+    )
+
+
+def test_layer_choice():
+    model = mlp(16, (512, 16), outputs=512)  # kernels: 8192 weights each
+    names = [layer.name for layer in model.layers]
+    x = np.random.default_rng(0).standard_normal((64, 16)).astype("float32")
+    student = compress(model, x, **FAST)
+    kinds = [type(layer).__name__ for layer in student.layers]
+    assert kinds == ["FastfoodDense", "FastfoodDense", "Dense"]
+    assert [layer.name for layer in student.layers] == names
+    student = compress(model, x, into="cz", layers=[names[1]], **FAST)
+    assert [type(layer).__name__ for layer in student.layers] == [
+        "Dense",
+        "CZDense",
+        "Dense",
+    ]
+    student = compress(model, x, layers=lambda layer: layer.units == 512, **FAST)
+    assert [type(layer).__name__ for layer in student.layers] == [
+        "FastfoodDense",
+        "Dense",
+        "FastfoodDense",
+    ]
+    student = compress(model, x, layers=[names[2]], **FAST)
+    assert [type(layer).__name__ for layer in student.layers] == [
+        "Dense",
+        "Dense",
+        "FastfoodDense",
+    ]
+    report = student.compression_report
+    assert [entry.name for entry in report.layers] == [names[2]]
+    assert report.layers[0].params_before == 16 * 512 + 512
+    # B, G (32 x 16) and S, bias (512): the integer permutation is not counted.
+    assert report.layers[0].params_after == 4 * 512
+    assert report.params_before - report.params_after == 16 * 512 + 512 - 4 * 512
+    assert "parameters" in str(report)
+
+
+@pytest.fixture(scope="module")
+def digits_teacher():
+    """A trained digits MLP with softmax outputs, and its data."""
+    from sklearn.datasets import load_digits
+
+    features, labels = load_digits(return_X_y=True)
+    x = (features / 16.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = mlp(64, (256,), activation="softmax")
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, labels, batch_size=64, epochs=15, verbose=0)
+    return model, x, labels
+
+
+def test_distilled_student_agrees_with_teacher(digits_teacher, tmp_path):
+    teacher, x, labels = digits_teacher
+    weights = [to_numpy(w).copy() for w in teacher.weights]
+    flags = [layer.trainable for layer in teacher.layers]
+    teacher_accuracy = teacher.evaluate(x, labels, verbose=0)[1]
+    student = compress(teacher, x, labels, min_params=2000, epochs=15, verbose=0)
+    assert isinstance(student.layers[0], FastfoodDense)
+    report = student.compression_report
+    assert report.params_after < report.params_before / 4
+    assert report.agreement > 0.9, str(report)
+    assert student.evaluate(x, labels, verbose=0)[1] > teacher_accuracy - 0.1
+    # The teacher is left exactly as it was.
+    for before, after in zip(weights, teacher.weights, strict=True):
+        np.testing.assert_array_equal(before, to_numpy(after))
+    assert [layer.trainable for layer in teacher.layers] == flags
+    # The student is a plain model: it saves, reloads, predicts and trains.
+    path = tmp_path / "student.keras"
+    student.save(path)
+    reloaded = keras.saving.load_model(path)
+    expected = student.predict(x[:32], verbose=0)
+    np.testing.assert_allclose(reloaded.predict(x[:32], verbose=0), expected, atol=1e-5)
+    reloaded.fit(x[:64], labels[:64], epochs=1, verbose=0)
+
+
+def test_teacher_only_distillation_and_datasets(digits_teacher):
+    teacher, x, _labels = digits_teacher
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, index):
+            return x[index * 64 : (index + 1) * 64]
+
+    for data in (x[:512], Batches()):
+        student = compress(teacher, data, into="cz", min_params=2000, **FAST)
+        assert isinstance(student.layers[0], CZDense)
+        assert student.compression_report.samples == 512
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data")
+def test_tf_data_with_labels(digits_teacher):
+    import tensorflow as tf
+
+    teacher, x, labels = digits_teacher
+    data = tf.data.Dataset.from_tensor_slices((x, labels)).batch(100)
+    student = compress(teacher, data, min_params=2000, **FAST)
+    assert student.compression_report.samples == len(x)
+
+
+def test_functional_residual_model_and_regression(rng):
+    inputs = keras.Input((12,))
+    hidden = keras.layers.Dense(256, activation="relu", name="wide")(inputs)
+    hidden = keras.layers.Add()([hidden, keras.layers.Dense(256, name="mix")(hidden)])
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+    x = rng.standard_normal((128, 12)).astype("float32")
+    student = compress(model, x, temperature=None, **FAST)
+    assert [type(student.get_layer(n)).__name__ for n in ("wide", "mix", "out")] == [
+        "Dense",
+        "FastfoodDense",
+        "Dense",
+    ]
+    assert student.compression_report.agreement is None
+    # Before distillation, the kept layers hold the teacher's weights.
+    student = compress(model, x, **{**FAST, "epochs": 0})
+    np.testing.assert_array_equal(
+        student.get_layer("wide").get_weights()[0],
+        to_numpy(model.get_layer("wide").kernel),
+    )
+
+
+def with_dropout():
+    return keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dropout(0.1, name="drop"), mlp()]
+    )
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(128)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def nested_and_shared():
+    inner = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(128, name="inner_dense")], name="inner"
+    )
+    shared = keras.layers.Dense(64, name="shared")
+    inputs = keras.Input((64,))
+    outputs = inner(shared(shared(inputs)))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize(
+    ("make_model", "kwargs", "error", "match"),
+    [
+        (lambda: keras.Sequential([keras.layers.Dense(8)]), {}, ValueError, "built"),
+        (Subclassed, {}, TypeError, "subclassed"),
+        ("built_subclassed", {}, TypeError, "subclassed"),
+        (lambda: "model", {}, TypeError, "`model`"),
+        (mlp, {"layers": ["nope"]}, ValueError, "'nope'"),
+        (with_dropout, {"layers": ["drop"]}, ValueError, "not a Dense"),
+        (mlp, {"layers": "dense"}, TypeError, "`layers`"),
+        (mlp, {"into": "lowrank"}, ValueError, "`into`"),
+        (mlp, {"min_params": 10**9}, ValueError, "No Dense layer"),
+        (mlp, {"epochs": -1}, ValueError, "`epochs`"),
+        (mlp, {"temperature": 0}, ValueError, "`temperature`"),
+        (mlp, {"x": np.zeros((0, 16), "float32")}, ValueError, "empty"),
+        (mlp, {"x": np.zeros((8, 15), "float32")}, ValueError, r"\(15,\)"),
+        (mlp, {"x": object()}, TypeError, "`x`"),
+        (mlp, {"y": np.zeros(3)}, ValueError, "`y`"),
+        (mlp, {"y": np.zeros(8)}, ValueError, "label loss"),
+        (nested_and_shared, {"layers": ["inner_dense"]}, ValueError, "nested"),
+        (nested_and_shared, {"layers": ["shared"]}, ValueError, "shared"),
+    ],
+)
+def test_bad_input(make_model, kwargs, error, match):
+    if make_model == "built_subclassed":
+        model = Subclassed()
+        model(np.zeros((1, 4), "float32"))
+    else:
+        model = make_model()
+    width = model.inputs[0].shape[-1] if getattr(model, "inputs", None) else 16
+    arguments = {"x": np.ones((8, width), "float32"), **FAST, **kwargs}
+    with pytest.raises(error, match=match):
+        compress(model, **arguments)
+
+
+def test_nested_and_shared_layers_are_skipped_by_default():
+    model = nested_and_shared()
+    x = np.ones((8, 64), "float32")
+    with pytest.raises(ValueError, match="No Dense layer"):
+        compress(model, x, **FAST)
+
+
+def test_compress_layer_bad_input(rng):
+    with pytest.raises(TypeError, match="`dense_layer`"):
+        compress_layer(CZDense(4))
+    with pytest.raises(ValueError, match="built"):
+        compress_layer(keras.layers.Dense(4))
+    with pytest.raises(ValueError, match="`into`"):
+        compress_layer(built_dense(4, 4, rng), into="svd")
+
+
+def test_exported_at_top_level():
+    assert keras_crosswise.compress is compress
+    assert keras_crosswise.compress_layer is compress_layer
