@@ -132,9 +132,9 @@ def compress(
        probabilities are compared through their logarithm), plus the label
        loss when labels are given.
 
-    The returned model is a plain Keras model (compiled like the teacher if
-    the teacher was compiled) with a `compression_report` attribute, also
-    printed when `verbose` is not 0. Only top-level, unshared Dense layers
+    The returned model is a plain, uncompiled Keras model (compile it to
+    evaluate or fit it) with a `compression_report` attribute, also printed
+    when `verbose` is not 0. Only top-level, unshared Dense layers
     are replaced: a Dense inside a nested model or called at two places is
     refused when named and skipped otherwise. Needs `keras.distillation`
     (Keras >= 3.12).
@@ -257,8 +257,6 @@ def compress(
         samples=len(teacher_outputs),
         seconds=time.perf_counter() - start,
     )
-    if model.compiled and model.get_compile_config() is not None:
-        student.compile_from_config(model.get_compile_config())
     student.compression_report = report
     if verbose:
         print(report)
@@ -415,7 +413,15 @@ def _clone_with(model, replacements):
         copies.append((layer, copy))
         return copy
 
-    student = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    # clone_model compiles the copy of a compiled model, which builds an
+    # optimizer state of zeros that `save` then stores (3x the weights with
+    # Adam); the copy stays uncompiled instead.
+    compiled = getattr(model, "compiled", False)
+    model.compiled = False
+    try:
+        student = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    finally:
+        model.compiled = compiled
     for layer, copy in copies:
         copy.set_weights(layer.get_weights())
     return student

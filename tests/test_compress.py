@@ -155,6 +155,8 @@ def test_distilled_student_agrees_with_teacher(digits_teacher, tmp_path):
     report = student.compression_report
     assert report.params_after < report.params_before / 4
     assert report.agreement > 0.9, str(report)
+    assert not student.compiled  # no optimizer state of zeros in its file
+    student.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert student.evaluate(x, labels, verbose=0)[1] > teacher_accuracy - 0.1
     # The teacher is left exactly as it was.
     for before, after in zip(weights, teacher.weights, strict=True):
