@@ -299,6 +299,7 @@ def plot(name, summary, path):
     axes[1].set_xlabel("bytes of the .keras file")
     for axis in axes:
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_ylabel("test accuracy")
         axis.grid(alpha=0.3)
     axes[1].legend(fontsize=7)

@@ -159,8 +159,9 @@ def compress(
         temperature: the soft-logit temperature of LogitsDistillation; `None`
             distils the outputs with mean squared error (regression).
         seed: integer or `None`, the seed of the FastfoodDense replacements.
-        verbose: `"auto"`, 0, 1 or 2, as in `fit`; the report is printed
-            unless 0.
+        verbose: `"auto"`, 0, 1 or 2, as in `fit`, for the distillation of
+            the whole student (the layer-wise fits are silent); the report is
+            printed unless 0.
 
     Returns:
         The student `keras.Model`.
@@ -503,6 +504,7 @@ def _fit_layer(model, dense, replacement, fit, epochs, distillation):
         distillation.FeatureDistillation(loss="mse"),
         epochs=epochs,
         label_loss=None,
+        verbose=0,  # the report gives each layer's error after this fit
     )
     replacement.set_weights(student_twin.get_weights())
 
@@ -516,8 +518,8 @@ def _distil(
     label_loss,
     data,
     optimizer,
-    verbose,
     distillation,
+    verbose,
 ):
     distiller = distillation.Distiller(
         teacher=teacher,

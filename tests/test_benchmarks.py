@@ -73,3 +73,34 @@ def test_accuracy_quick(tmp_path):
         assert 0 <= paper["accuracy_mean"] <= 1
     assert "smallest FastfoodDense model matching the MLP" in output
     assert "most accurate of our models smaller than the MLP" in output
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="backend-neutral script; compress runs on every backend in "
+    "test_compress, and its published tables are measured on JAX",
+)
+def test_compress_quick(tmp_path):
+    output = run_script(
+        "benchmarks/compress.py",
+        "--quick",
+        "--teachers",
+        "mnist1d_convnet",
+        "--out",
+        tmp_path,
+    )
+    results = json.loads((tmp_path / "compress.json").read_text())
+    assert (tmp_path / "compress_mnist1d_convnet.png").stat().st_size > 1000
+    summary = results["teachers"]["mnist1d_convnet"]["summary"]
+    budget = summary["compress into fastfood"]["params"]
+    assert budget < summary["teacher"]["params"] / 5
+    for name in (
+        "narrower Dense, trained",
+        "narrower Dense, distilled",
+        "SVD low rank, distilled",
+    ):
+        assert 0.8 * budget <= summary[name]["params"] <= budget  # equal budgets
+    int8 = summary["teacher int8 (quantize)"]
+    assert int8["params"] == summary["teacher"]["params"]
+    assert int8["bytes"] < summary["teacher"]["bytes"] / 2
+    assert "| compress into cz |" in output

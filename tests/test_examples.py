@@ -80,3 +80,21 @@ def test_switching_backends_fast():
     output = run_script("examples/switching_backends.py", "--fast")
     for backend in ("tensorflow", "jax", "torch"):
         assert f"{backend:10s} test accuracy" in output, output
+
+
+def test_compress_a_trained_model_fast():
+    output = run_script("examples/compress_a_trained_model.py", "--fast")
+    counts = {
+        who: int(count.replace(",", ""))
+        for who, count in re.findall(
+            r"^(teacher|student)\D*?([\d,]+) parameters", output, re.M
+        )
+    }
+    assert counts["teacher"] == 64 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
+    assert counts["student"] < counts["teacher"] / 10, output
+    assert "top-1 agreement" in output  # the report
+    reloaded = float(
+        output.split("reloaded under")[1].split("|difference|")[1].split()[0]
+    )
+    served = float(output.split("onnxruntime:")[1].split("|difference|")[1].split()[0])
+    assert reloaded < 1e-4 and served < 1e-4, output
