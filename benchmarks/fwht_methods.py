@@ -1,49 +1,121 @@
 """Which fast Walsh-Hadamard method is fastest at each size, on this backend?
 
-Times `fwht(x, method=...)` for a (256, n) batch, jit-compiled on TensorFlow and
-JAX (eager on PyTorch), interleaved, median of repeats; prints microseconds and
-the ratio of each method to the one `method="auto"` picks.
+Times `fwht(x, method=..., max_factor=...)` on a `(batch, n)` float32 tensor,
+jit-compiled on TensorFlow and JAX (eager on PyTorch), interleaved, median of
+repeats, for n = 2^4 .. 2^max-log-n and each batch: the dense matrix product
+(n <= 4096), the butterfly, and every distinct Kronecker factorisation (largest
+factor 4 .. 128). Also times `x * c` (an elementwise multiply of the same
+tensor, the memory floor) and reports each method against it. With
+`--write-table`, the fastest method at `--table-batch` rows becomes this
+backend's and device's entry of `keras_crosswise/ops/fwht_methods.json`, the
+table `method="auto"` follows.
+Writes docs/benchmarks/fwht_methods_<backend>_<device>.json.
 Run per backend: KERAS_BACKEND=jax python benchmarks/fwht_methods.py
+    [--batches 1 32 256 4096] [--write-table] [--quick]
 """
 
 import argparse
+import json
+import pathlib
 
 import keras
 
 from keras_crosswise.ops import fwht
-from keras_crosswise.ops.hadamard import resolve_method
+from keras_crosswise.ops.hadamard import (
+    AUTO_TABLE,
+    device_kind,
+    kronecker_factors,
+    resolve_method,
+)
 
-from _timing import compile_function, interleaved_medians, random_inputs
+from _timing import (
+    add_output_arguments,
+    compile_function,
+    interleaved_medians,
+    random_inputs,
+    write_json,
+)
 
-METHODS = ("matmul", "kronecker", "butterfly")
+MAX_ELEMENTS = 2**24  # batch * n above this is skipped (64 MB of float32)
+
+
+def kronecker_name(n, max_factor):
+    return "kronecker " + "x".join(map(str, kronecker_factors(n, max_factor)))
+
+
+def candidates(n):
+    """name -> (method, max_factor), one per distinct computation."""
+    found = {"butterfly": ("butterfly", None)}
+    if n <= 4096:
+        found["matmul"] = ("matmul", None)
+    for max_factor in (4, 8, 16, 32, 64, 128):
+        found.setdefault(kronecker_name(n, max_factor), ("kronecker", max_factor))
+    return found
+
+
+def measure(n, batch, repeats):
+    x = keras.ops.convert_to_tensor(random_inputs((batch, n)))
+    scale = keras.ops.convert_to_tensor(random_inputs((n,), seed=1))
+    functions = {
+        name: compile_function(
+            lambda v, m=method, f=factor: fwht(v, method=m, max_factor=f)
+        )
+        for name, (method, factor) in candidates(n).items()
+    }
+    functions["x * c"] = compile_function(lambda v: v * scale)
+    return interleaved_medians(
+        {name: (lambda f=f: f(x)) for name, f in functions.items()}, repeats
+    )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--max-log-n", type=int, default=14)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_output_arguments(parser)
+    parser.add_argument("--batches", type=int, nargs="*", default=[1, 32, 256, 4096])
+    parser.add_argument("--max-log-n", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--table-batch", type=int, default=256)
+    parser.add_argument("--write-table", action="store_true")
     args = parser.parse_args()
-    print(f"backend {keras.backend.backend()}, batch {args.batch}")
-    print(f"{'n':>6s}" + "".join(f"{m + ' us':>16s}" for m in METHODS) + "  auto picks")
-    for log_n in range(4, args.max_log_n + 1):
-        n = 2**log_n
-        x = keras.ops.convert_to_tensor(random_inputs((args.batch, n)))
-        methods = [m for m in METHODS if m != "matmul" or n <= 4096]
-        functions = {
-            m: compile_function(lambda v, m=m: fwht(v, method=m)) for m in methods
-        }
-        times = interleaved_medians(
-            {m: (lambda f=f, x=x: f(x)) for m, f in functions.items()}, args.repeats
-        )
-        cells = [
-            f"{times[m] * 1e6:16.1f}" if m in times else f"{'-':>16s}" for m in METHODS
-        ]
-        fastest = min(times, key=times.get)
+    if args.quick:
+        args.batches, args.max_log_n, args.repeats = [args.table_batch], 7, 2
+    backend, device = keras.backend.backend(), device_kind()
+    print(f"backend {backend}, device {device}; microseconds, median of {args.repeats}")
+    seconds, table = {}, {}
+    for batch in args.batches:
+        print(f"\nbatch {batch}")
         print(
-            f"{n:6d}" + "".join(cells) + f"  {resolve_method(n)} (fastest: {fastest})",
-            flush=True,
+            f"{'n':>6s}  {'x * c':>9s}  {'auto':>9s}  {'fastest':>9s}  fastest method"
         )
+        for log_n in range(4, args.max_log_n + 1):
+            n = 2**log_n
+            if batch * n > MAX_ELEMENTS:
+                continue
+            times = measure(n, batch, args.repeats)
+            seconds[f"{batch}x{n}"] = times
+            methods = {k: v for k, v in times.items() if k != "x * c"}
+            fastest = min(methods, key=methods.get)
+            method, max_factor = resolve_method(n)
+            auto_name = kronecker_name(n, max_factor) if max_factor else method
+            if batch == args.table_batch:
+                table[str(n)] = list(candidates(n)[fastest])
+            print(
+                f"{n:6d}  {times['x * c'] * 1e6:9.1f}  "
+                f"{times.get(auto_name, float('nan')) * 1e6:9.1f}  "
+                f"{methods[fastest] * 1e6:9.1f}  {fastest} "
+                f"({methods[fastest] / times['x * c']:.1f}x x * c; auto: {auto_name})",
+                flush=True,
+            )
+    out = pathlib.Path(args.out)
+    write_json(
+        out / f"fwht_methods_{backend}_{device}.json",
+        {"device": device, "seconds": seconds, "fastest_at_table_batch": table},
+    )
+    if args.write_table and table:
+        current = json.loads(AUTO_TABLE.read_text())
+        current.setdefault(backend, {})[device] = table
+        AUTO_TABLE.write_text(json.dumps(current, indent=1) + "\n")
+        print(f"\nwrote the {backend}/{device} entry of {AUTO_TABLE}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,6 @@ Run: .venv/bin/python examples/compress_a_trained_model.py [--epochs 30]
 
 import argparse
 import os
-import pathlib
-import subprocess
-import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
@@ -27,14 +23,11 @@ import numpy as np
 
 import keras_crosswise
 from keras_crosswise.experiments import load_digits_split, trainable_count
-
-RELOAD = """
-import sys, keras, numpy as np
-import keras_crosswise  # registers the layers: import it before loading
-model = keras.models.load_model(sys.argv[1])
-data = np.load(sys.argv[2])
-print(np.abs(keras.ops.convert_to_numpy(model(data["x"])) - data["y"]).max())
-"""
+from keras_crosswise.experiments.serving import (
+    other_backend,
+    save_and_reload_elsewhere,
+    serve_with_onnxruntime,
+)
 
 
 def accuracy(model, x, y):
@@ -49,7 +42,7 @@ def main():
     args = parser.parse_args()
     teacher_epochs, distil_epochs = (3, 3) if args.fast else (args.epochs,) * 2
     backend = keras.backend.backend()
-    other = args.other_backend or ("tensorflow" if backend == "jax" else "jax")
+    other = other_backend(args.other_backend)
     if args.fast:
         print("--fast: 3 epochs each, a smoke run; figures are not final")
 
@@ -82,35 +75,13 @@ def main():
         f"test accuracy {accuracy(student, x_test, y_test):.4f}"
     )
 
-    workdir = pathlib.Path(tempfile.mkdtemp())
-    student.save(workdir / "student.keras")
-    size = (workdir / "student.keras").stat().st_size
-    predictions = keras.ops.convert_to_numpy(student(x_test))
-    np.savez(workdir / "expected.npz", x=x_test, y=predictions)
-    reload = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RELOAD,
-            str(workdir / "student.keras"),
-            str(workdir / "expected.npz"),
-        ],
-        env={**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    _, size, difference = save_and_reload_elsewhere(student, x_test, other)
     print(
         f"saved ({size / 1e6:.2f} MB), reloaded under {other}: "
-        f"max |difference| {float(reload.stdout):.2e}"
+        f"max |difference| {difference:.2e}"
     )
 
-    student.export(workdir / "student.onnx", format="onnx", verbose=False)
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(workdir / "student.onnx"))
-    logits = session.run(None, {session.get_inputs()[0].name: x_test[:1]})[0]
-    difference = np.abs(logits - predictions[:1]).max()
+    logits, difference = serve_with_onnxruntime(student, x_test[:1])
     print(
         f"onnxruntime: predicted class {int(logits.argmax())} (label "
         f"{int(y_test[0])}), max |difference| {difference:.2e}"

@@ -11,26 +11,18 @@ Run: .venv/bin/python examples/save_and_serve.py [--epochs 20] [--other-backend 
 
 import argparse
 import os
-import pathlib
-import subprocess
-import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 import keras
-import numpy as np
 
 from keras_crosswise.experiments import load_digits_split
+from keras_crosswise.experiments.serving import (
+    other_backend,
+    save_and_reload_elsewhere,
+    serve_with_onnxruntime,
+)
 from keras_crosswise.layers import CZDense, FastfoodDense
-
-RELOAD = """
-import sys, keras, numpy as np
-import keras_crosswise  # registers the layers: import it before loading
-model = keras.models.load_model(sys.argv[1])
-data = np.load(sys.argv[2])
-print(np.abs(keras.ops.convert_to_numpy(model(data["x"])) - data["y"]).max())
-"""
 
 
 def main():
@@ -42,7 +34,7 @@ def main():
     if args.fast:
         args.epochs = 1
     backend = keras.backend.backend()
-    other = args.other_backend or ("tensorflow" if backend == "jax" else "jax")
+    other = other_backend(args.other_backend)
 
     x_train, x_test, y_train, y_test = load_digits_split()
     model = keras.Sequential(
@@ -62,31 +54,10 @@ def main():
     accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
     print(f"trained under {backend}: test accuracy {accuracy:.4f}")
 
-    workdir = pathlib.Path(tempfile.mkdtemp())
-    model.save(workdir / "digits.keras")
-    predictions = keras.ops.convert_to_numpy(model(x_test))
-    np.savez(workdir / "expected.npz", x=x_test, y=predictions)
-    reload = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RELOAD,
-            str(workdir / "digits.keras"),
-            str(workdir / "expected.npz"),
-        ],
-        env={**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    print(f"reloaded under {other}: max |difference| {float(reload.stdout):.2e}")
+    _, _, difference = save_and_reload_elsewhere(model, x_test, other)
+    print(f"reloaded under {other}: max |difference| {difference:.2e}")
 
-    model.export(workdir / "digits.onnx", format="onnx", verbose=False)
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(workdir / "digits.onnx"))
-    logits = session.run(None, {session.get_inputs()[0].name: x_test[:1]})[0]
-    difference = np.abs(logits - predictions[:1]).max()
+    logits, difference = serve_with_onnxruntime(model, x_test[:1])
     print(
         f"onnxruntime: predicted class {int(logits.argmax())} (label "
         f"{int(y_test[0])}), max |difference| {difference:.2e}"

@@ -21,6 +21,8 @@ wheel=$(ls "$work"/dist/*.whl)
 unzip -l "$wheel" > "$work/wheel.txt"
 grep -q "dist-info/licenses/LICENSE" "$work/wheel.txt" \
   || { echo "the wheel has no LICENSE"; exit 1; }
+grep -q "keras_crosswise/ops/fwht_methods.json" "$work/wheel.txt" \
+  || { echo "the wheel has no fwht method table"; exit 1; }
 echo "wheel and sdist built, twine check passed, LICENSE shipped"
 
 python3 -m venv "$work/venv"

@@ -1,6 +1,7 @@
 """The fast Walsh-Hadamard transform against scipy.linalg.hadamard in float64."""
 
 import functools
+import json
 
 import keras
 import numpy as np
@@ -8,7 +9,13 @@ import pytest
 import scipy.linalg
 
 from keras_crosswise import ops as czops
-from keras_crosswise.ops.hadamard import kronecker_factors
+from keras_crosswise.ops.hadamard import (
+    AUTO_TABLE,
+    METHODS,
+    device_kind,
+    kronecker_factors,
+    resolve_method,
+)
 
 from layer_checks import JIT, to_numpy
 
@@ -45,6 +52,32 @@ def test_every_method_agrees(n, method, rng):
     x = rng.standard_normal((4, n))
     result = to_numpy(czops.fwht(x.astype("float32"), method=method))
     np.testing.assert_allclose(result, reference(x), atol=1e-3, rtol=1e-5)
+
+
+@pytest.mark.parametrize("max_factor", [2, 4, 16, 64, 128])
+def test_every_kronecker_factor_size_agrees(max_factor, rng):
+    x = rng.standard_normal((3, 4096))
+    result = czops.fwht(x.astype("float32"), method="kronecker", max_factor=max_factor)
+    np.testing.assert_allclose(to_numpy(result), reference(x), atol=1e-3, rtol=1e-5)
+
+
+def test_auto_follows_the_measured_table():
+    """The JSON table written by benchmarks/fwht_methods.py, read independently."""
+    table = json.loads(AUTO_TABLE.read_text())
+    assert {"jax", "tensorflow", "torch"} <= set(table)
+    for by_device in table.values():
+        assert "cpu" in by_device
+        for by_size in by_device.values():
+            for size, (method, max_factor) in by_size.items():
+                assert method in METHODS and method != "auto", (size, method)
+                if method == "kronecker":
+                    assert max_factor in (2, 4, 8, 16, 32, 64, 128)
+    by_device = table[keras.backend.backend()]
+    by_size = by_device.get(device_kind(), by_device["cpu"])
+    for size, (method, max_factor) in by_size.items():
+        assert resolve_method(int(size)) == (method, max_factor)
+    largest = max(by_size, key=int)
+    assert resolve_method(4 * int(largest)) == tuple(by_size[largest])
 
 
 def test_normalized_transform_is_orthonormal_involution(rng):
@@ -121,3 +154,6 @@ def test_errors(rng):
         czops.fwht(rng.standard_normal((2, 8)), method="fft")
     with pytest.raises(ValueError, match="power of two"):
         czops.hadamard_matrix(6)
+    for bad in (3, 1, 6.0, "16"):
+        with pytest.raises(ValueError, match="`max_factor`"):
+            czops.fwht(rng.standard_normal((2, 8)), max_factor=bad)

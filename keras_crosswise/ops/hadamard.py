@@ -1,6 +1,8 @@
 """The fast Walsh-Hadamard transform (H in Eq. 14) in pure `keras.ops`."""
 
 import functools
+import json
+import pathlib
 
 import keras
 import numpy as np
@@ -16,15 +18,11 @@ from keras_crosswise.ops._tensors import (
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
-# method="auto", per backend: (largest n, method) rules, first match wins.
-# Measured with benchmarks/fwht_methods.py (2-core CPU, batch 256; see
-# docs/benchmarks.md): a dense matrix product wins for small n, Kronecker
-# factors above, except on TensorFlow where the butterfly wins from n = 2048.
-AUTO_METHODS = {
-    "jax": ((128, "matmul"), (None, "kronecker")),
-    "tensorflow": ((256, "matmul"), (1024, "kronecker"), (None, "butterfly")),
-    "torch": ((256, "matmul"), (None, "kronecker")),
-}
+# What method="auto" picks, per backend, device ("cpu" or "gpu") and n: the
+# fastest method (and Kronecker factor size) that benchmarks/fwht_methods.py
+# measured for a batch of 256 rows, written by its `--write-table`. Sizes
+# past the table use its largest entry; a device not in it uses "cpu".
+AUTO_TABLE = pathlib.Path(__file__).with_name("fwht_methods.json")
 METHODS = ("auto", "matmul", "kronecker", "butterfly")
 
 
@@ -68,7 +66,18 @@ def pad_to_power_of_two(x):
     return ops.pad(x, [[0, 0]] * (len(ops.shape(x)) - 1) + [[0, padding]])
 
 
-def _transform(x, n, method):
+def _transform(x, n, method, max_factor=MAX_FACTOR):
+    if keras.backend.backend() == "jax":
+        import jax
+
+        # JAX multiplies float32 in TF32 on recent GPUs by default (10-bit
+        # mantissas: errors of 1e-3); H is exact, so its products must be too.
+        with jax.default_matmul_precision("highest"):
+            return _transform_rows(x, n, method, max_factor)
+    return _transform_rows(x, n, method, max_factor)
+
+
+def _transform_rows(x, n, method, max_factor):
     """x @ H over the last axis of the float32 tensor `x` of shape (..., n).
 
     The leading axes are kept as they are (never merged), so that exporters
@@ -89,7 +98,7 @@ def _transform(x, n, method):
         return x
     # H_n = H_f1 (x) H_f2 (x) ... : apply each factor to its axis of the
     # reshaped row, rotating the factor to the back so all return in order.
-    for factor in kronecker_factors(n):
+    for factor in kronecker_factors(n, max_factor):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
         factor_matrix = constant(hadamard_matrix(factor), x.dtype)
         blocks = ops.einsum("fg,...gr->...rf", factor_matrix, blocks)
@@ -97,20 +106,68 @@ def _transform(x, n, method):
     return x
 
 
-def resolve_method(n, method="auto"):
-    """The `fwht` method that `method` means for size `n` on this backend:
-    `"auto"` follows `AUTO_METHODS` (measured per backend), others stay."""
+@functools.cache
+def auto_table():
+    """The measured `method="auto"` table: backend -> device -> n -> `[method,
+    max_factor]` (see `AUTO_TABLE`)."""
+    return json.loads(AUTO_TABLE.read_text())
+
+
+def device_kind():
+    """`"gpu"` if this backend computes on a GPU by default, else `"cpu"`."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return "cpu"
+
+
+def _auto_choice(n):
+    by_device = auto_table().get(keras.backend.backend(), auto_table()["torch"])
+    by_size = by_device.get(device_kind(), by_device["cpu"])
+    sizes = sorted(int(size) for size in by_size)
+    size = next((size for size in sizes if size >= n), sizes[-1])
+    method, max_factor = by_size[str(size)]
+    return method, max_factor
+
+
+def resolve_method(n, method="auto", max_factor=None):
+    """The `(method, max_factor)` that `fwht(..., method, max_factor)` runs
+    for size `n` on this backend and device: `"auto"` follows the measured
+    `AUTO_TABLE`; a Kronecker `max_factor` of `None` takes the table's factor
+    size where it picked Kronecker for `n`, else `MAX_FACTOR`."""
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
-    if method != "auto":
-        return method
-    rules = AUTO_METHODS.get(keras.backend.backend(), AUTO_METHODS["torch"])
-    return next(name for limit, name in rules if limit is None or n <= limit)
+    if max_factor is not None and (
+        not isinstance(max_factor, int)
+        or max_factor < 2
+        or not is_power_of_two(max_factor)
+    ):
+        raise ValueError(
+            f"`max_factor` must be None or a power of two >= 2; got {max_factor!r}."
+        )
+    measured, measured_factor = _auto_choice(n)
+    if method == "auto":
+        method = measured
+    if method != "kronecker":
+        return method, None
+    if max_factor is None:
+        max_factor = measured_factor if measured == "kronecker" else MAX_FACTOR
+    return method, max_factor
 
 
-def _hadamard_with_self_adjoint_gradient(x, n, method):
+def _hadamard_with_self_adjoint_gradient(x, n, method, max_factor):
     if custom_gradients_skipped():
-        return _transform(x, n, method)
+        return _transform(x, n, method, max_factor)
 
     @ops.custom_gradient
     def transform(x):
@@ -118,14 +175,14 @@ def _hadamard_with_self_adjoint_gradient(x, n, method):
             if upstream is None:
                 (upstream,) = args
             # H is symmetric, so the gradient is the transform of the gradient.
-            return _transform(upstream, n, method)
+            return _transform(upstream, n, method, max_factor)
 
-        return _transform(x, n, method), grad
+        return _transform(x, n, method, max_factor), grad
 
     return transform(x)
 
 
-def fwht(x, normalize=False, method="auto"):
+def fwht(x, normalize=False, method="auto", max_factor=None):
     """Fast Walsh-Hadamard transform over the last axis (Sylvester order).
 
     Computes `x @ H` for the symmetric n x n Hadamard matrix with entries +-1
@@ -142,11 +199,14 @@ def fwht(x, normalize=False, method="auto"):
         x: tensor of shape `(..., n)` with n a power of two (see
             `pad_to_power_of_two`). n must be known when tracing.
         normalize: whether to scale by `1 / sqrt(n)`.
-        method: `"auto"` (the fastest measured on this backend: a dense
-            matrix product for n <= 128 or 256, Kronecker factors of at most
-            128 above, on TensorFlow the butterfly from n = 2048), or force
-            `"matmul"`, `"kronecker"` or `"butterfly"` (log2(n) stages of sums
-            and differences).
+        method: `"auto"` (the fastest measured for n on this backend and
+            device, from `AUTO_TABLE`: a dense matrix product for small n,
+            Kronecker factors or the butterfly above; see
+            docs/benchmarks.md), or force `"matmul"`, `"kronecker"` (H_n as
+            a Kronecker product of small Hadamard matrices, one einsum each)
+            or `"butterfly"` (log2(n) stages of sums and differences).
+        max_factor: for Kronecker, the largest factor (a power of two);
+            `None` takes the measured best for n.
 
     Returns:
         A tensor of the shape and dtype of `x`.
@@ -157,7 +217,7 @@ def fwht(x, normalize=False, method="auto"):
     [2. 2. 0. 0.]
     """
     (x,) = as_tensors(x)
-    resolve_method(1, method)  # a clear error for an unknown method
+    resolve_method(1, method, max_factor)  # clear errors for bad arguments
     shape = ops.shape(x)
     n = shape[-1] if len(shape) else None
     n = static_size(n)  # a traced size (torch.jit) becomes static
@@ -167,7 +227,9 @@ def fwht(x, normalize=False, method="auto"):
             f"{tuple(shape)}. Pad it with `keras_crosswise.ops.pad_to_power_of_two`."
         )
     symbolic = symbolic_call(
-        functools.partial(fwht, normalize=normalize, method=method),
+        functools.partial(
+            fwht, normalize=normalize, method=method, max_factor=max_factor
+        ),
         lambda x: keras.KerasTensor(x.shape, dtype=x.dtype),
         x,
     )
@@ -177,7 +239,7 @@ def fwht(x, normalize=False, method="auto"):
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     result = _hadamard_with_self_adjoint_gradient(
-        ops.cast(x, working_dtype(dtype)), n, resolve_method(n, method)
+        ops.cast(x, working_dtype(dtype)), n, *resolve_method(n, method, max_factor)
     )
     if normalize:
         result = result * float(1.0 / np.sqrt(n))
