@@ -72,7 +72,7 @@ def _transform(x, n, method, max_factor=MAX_FACTOR):
 
         # JAX multiplies float32 in TF32 on recent GPUs by default (10-bit
         # mantissas: errors of 1e-3); H is exact, so its products must be too.
-        with jax.default_matmul_precision("highest"):
+        with jax.default_matmul_precision("float32"):
             return _transform_rows(x, n, method, max_factor)
     return _transform_rows(x, n, method, max_factor)
 
