@@ -12,6 +12,12 @@ digits (1347 / 450, 64 features, standardised). Then:
   number of blocks, and W1 (Dense, or FastfoodDense too). "Matches" means a
   mean test accuracy of at least the MLP's mean minus one MLP standard
   deviation.
+- at the parameter count of every trained model of ours, the two alternatives
+  a user would pick (`keras_crosswise.experiments.baselines`): the reference MLP
+  at the widest width within that count, and the reference MLP with a
+  rank-r middle `Dense(r) -> Dense(100)` at the largest rank within it; each of
+  ours is then called a win, tie or loss against each (means more than the
+  larger standard deviation apart, or not).
 Writes docs/benchmarks/accuracy.json and accuracy.png.
 Run: KERAS_BACKEND=jax python benchmarks/accuracy.py [--seeds 5] [--quick]
 """
@@ -32,6 +38,7 @@ from keras_crosswise.experiments import (
     scores_over_seeds,
     trainable_count,
 )
+from keras_crosswise.experiments.baselines import low_rank_middle, widest_size
 from keras_crosswise.layers import FastfoodDense
 from keras_crosswise.ops import cz, cz_expand
 
@@ -134,6 +141,71 @@ def best_smaller_than(models, reference):
     return max(ours, key=lambda name: ours[name]["accuracy_mean"], default=None)
 
 
+def equal_budget_baselines(models, data, args):
+    """At the parameter count of each trained model of ours, the two
+    alternatives a user would pick: the reference MLP at another width w and
+    the reference MLP with a rank-r middle (`Dense(r) -> Dense(100)`), each the
+    largest within the budget. Returns name -> result (with the models of ours
+    it serves as baseline) and, per model of ours, its baselines' names."""
+    input_dim = data[0].shape[1]
+    # label -> (build(size), largest size): an MLP of width w (narrower, or
+    # wider above the reference's budget) and the reference with a rank-r middle.
+    families = {
+        "Dense MLP {0}-{0}": (lambda w: residual_mlp(input_dim, w), 1024),
+        "MLP 100-100, rank-{0} middle": (
+            lambda r: residual_mlp(input_dim, 100, low_rank_middle(r)),
+            100,
+        ),
+    }
+    ours = {
+        name: r
+        for name, r in models.items()
+        if name not in ("logistic regression", REFERENCE) and r["trainable"] > 0
+    }
+    results, pairs = {}, {}
+    for name, r in ours.items():
+        pairs[name] = []
+        for label, (build, largest) in families.items():
+            size = widest_size(build, r["trainable"], high=largest)
+            if size == 0:
+                continue  # even width (rank) 1 is over the budget
+            baseline = label.format(size)
+            if baseline not in results:
+                results[baseline] = keras_scores(
+                    lambda b=build, n=size: b(n), data, args.seeds, args.steps
+                )
+                results[baseline]["budgets"] = []
+                accuracy = results[baseline]["accuracy_mean"]
+                print(f"  {baseline}: {accuracy:.4f}", flush=True)
+            results[baseline]["budgets"].append(name)
+            pairs[name].append(baseline)
+    return results, pairs
+
+
+def verdict(models, baselines, pairs):
+    """Rows: each model of ours against its equal-budget baselines; "win" or
+    "loss" when the means differ by more than the larger std, else "tie"."""
+    rows = []
+    for name, names in pairs.items():
+        ours = models[name]
+        for baseline in names:
+            other = baselines[baseline]
+            gap = ours["accuracy_mean"] - other["accuracy_mean"]
+            spread = max(ours["accuracy_std"], other["accuracy_std"])
+            call = "win" if gap > spread else "loss" if gap < -spread else "tie"
+            rows.append(
+                [
+                    name,
+                    f"{ours['trainable']:,d}",
+                    baseline,
+                    f"{other['trainable']:,d}",
+                    f"{100 * gap:+.1f}",
+                    call,
+                ]
+            )
+    return rows
+
+
 def run_dataset(name, data, args):
     print(f"== {name}: {len(data[0])} train, {len(data[1])} test", flush=True)
     results = {}
@@ -228,9 +300,20 @@ def main():
         mnist1d, args.seeds, args.steps, results["MNIST-1D"][REFERENCE], search
     )
     results["MNIST-1D"].update(found)
-    results["digits"] = run_dataset("digits", load_digits_split(), args)
-    report(results)
+    digits = load_digits_split()
+    results["digits"] = run_dataset("digits", digits, args)
     best = best_smaller_than(results["MNIST-1D"], REFERENCE)
+    verdicts = {}
+    for dataset, data in (("MNIST-1D", mnist1d), ("digits", digits)):
+        print(f"== {dataset}: equal-budget baselines", flush=True)
+        baselines, pairs = equal_budget_baselines(results[dataset], data, args)
+        results[dataset].update(baselines)
+        verdicts[dataset] = verdict(results[dataset], baselines, pairs)
+    report(results)
+    header = ["model", "params", "baseline", "params", "points", "call"]
+    for dataset, rows in verdicts.items():
+        print(f"\n{dataset}: ours against equal-budget baselines (call: > one std)")
+        print(markdown_table(header, rows))
     print(f"\nsmallest FastfoodDense model matching the MLP on MNIST-1D: {smallest}")
     print(f"most accurate of our models smaller than the MLP: {best}")
     out = pathlib.Path(args.out)
@@ -241,6 +324,7 @@ def main():
             "steps": args.steps,
             "smallest_match": smallest,
             "best_smaller_than_reference": best,
+            "equal_budget_verdicts": verdicts,
             **results,
         },
     )

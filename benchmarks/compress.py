@@ -31,6 +31,7 @@ import numpy as np
 import keras_crosswise
 from keras_crosswise.compress import _clone_with, _parameter_count
 from keras_crosswise.experiments import load_digits_split, load_mnist1d
+from keras_crosswise.experiments.baselines import low_rank_pair, widest_within
 
 from _timing import add_output_arguments, markdown_table, write_json
 
@@ -123,18 +124,6 @@ def file_bytes(model):
         return path.stat().st_size
 
 
-def narrowest_above(build, budget, high=1024):
-    """The widest `build(scale)`, scale in 1..high, within `budget` parameters."""
-    low = 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        if _parameter_count(build(middle)) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return build(low)
-
-
 def low_rank(teacher, chosen, budget):
     """Each chosen kernel K ~ U_r S_r V_r^T as Dense(r) -> Dense(units), the
     largest common rank r within `budget` parameters, from the truncated SVD."""
@@ -143,18 +132,16 @@ def low_rank(teacher, chosen, budget):
         kernel, *bias = dense.get_weights()
         u, s, vt = np.linalg.svd(kernel, full_matrices=False)
         root = np.sqrt(s[:rank])
-        first = keras.layers.Dense(rank, use_bias=False)
-        second = keras.layers.Dense(dense.units, activation=dense.activation)
-        pair = keras.Sequential([keras.Input((kernel.shape[0],)), first, second])
-        first.set_weights([u[:, :rank] * root])
-        second.set_weights([root[:, None] * vt[:rank], *bias])
+        pair = low_rank_pair(rank, dense.units, dense.activation, kernel.shape[0])
+        pair.layers[0].set_weights([u[:, :rank] * root])
+        pair.layers[1].set_weights([root[:, None] * vt[:rank], *bias])
         return pair
 
     def build(rank):
         return _clone_with(teacher, {id(d): factorised(d, rank) for d in chosen})
 
     full_rank = min(min(dense.kernel.shape) for dense in chosen)
-    return narrowest_above(build, budget, high=full_rank)
+    return widest_within(build, budget, high=full_rank)
 
 
 def int8_copy(teacher):
@@ -203,10 +190,10 @@ def run_seed(name, seed, distil_epochs, quick):
         return architecture(input_dim, tuple(max(1, w * scale // 1024) for w in widths))
 
     keras.utils.set_random_seed(seed)
-    scratch = narrowest_above(narrow, budget)
+    scratch = widest_within(narrow, budget)
     rows["narrower Dense, trained"] = (scratch, train(scratch, data, epochs))
     for label, make in (
-        ("narrower Dense, distilled", lambda: narrowest_above(narrow, budget)),
+        ("narrower Dense, distilled", lambda: widest_within(narrow, budget)),
         ("SVD low rank, distilled", lambda: low_rank(teacher, chosen, budget)),
     ):
         keras.utils.set_random_seed(seed)

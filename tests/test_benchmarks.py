@@ -71,6 +71,18 @@ def test_accuracy_quick(tmp_path):
         width = 40 if dataset == "MNIST-1D" else 64
         assert paper["random_weights"] == 20 * width
         assert 0 <= paper["accuracy_mean"] <= 1
+    # Equal-budget baselines for the searched model of ours (7,050 parameters).
+    mnist1d = results["MNIST-1D"]
+    baselines = [name for name in mnist1d if "budgets" in mnist1d[name]]
+    assert {name.split(" ")[0] for name in baselines} == {"Dense", "MLP"}, baselines
+    for name in baselines:
+        assert 0 < mnist1d[name]["trainable"] <= 7_050
+    (row, *_) = results["equal_budget_verdicts"]["MNIST-1D"]
+    assert row[0] == "Dense 128, 1 FastfoodDense block(s)" and row[-1] in (
+        "win",
+        "tie",
+        "loss",
+    )
     assert "smallest FastfoodDense model matching the MLP" in output
     assert "most accurate of our models smaller than the MLP" in output
 
