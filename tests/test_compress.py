@@ -297,3 +297,16 @@ def test_compress_layer_bad_input(rng):
 def test_exported_at_top_level():
     assert keras_crosswise.compress is compress
     assert keras_crosswise.compress_layer is compress_layer
+
+
+def test_rank_three_inputs(rng):
+    """A Dense applied over the last axis of `(batch, steps, features)`."""
+    inputs = keras.Input((5, 16))
+    hidden = keras.layers.Dense(256, activation="relu", name="wide")(inputs)
+    hidden = keras.layers.GlobalAveragePooling1D()(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+    x = rng.standard_normal((64, 5, 16)).astype("float32")
+    student = compress(model, x, **FAST)
+    assert isinstance(student.get_layer("wide"), FastfoodDense)
+    assert student.predict(x, verbose=0).shape == (64, 3)
+    assert 0 < student.compression_report.layers[0].fitted_error < 1.5
