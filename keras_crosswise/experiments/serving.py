@@ -48,9 +48,9 @@ def serve_with_onnxruntime(model, x, folder=None):
     outputs and their max |difference| from `model(x)`."""
     import onnxruntime
 
+    expected = keras.ops.convert_to_numpy(model(x))  # export needs a called model
     path = pathlib.Path(folder or tempfile.mkdtemp()) / f"{model.name}.onnx"
     model.export(path, format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(str(path))
     outputs = session.run(None, {session.get_inputs()[0].name: x})[0]
-    expected = keras.ops.convert_to_numpy(model(x))
     return outputs, float(np.abs(outputs - expected).max())

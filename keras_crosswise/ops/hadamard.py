@@ -83,7 +83,8 @@ def _transform_rows(x, n, method, max_factor):
     The leading axes are kept as they are (never merged), so that exporters
     with a symbolic batch size (jax2onnx, torch.onnx) can follow every reshape.
     """
-    if method == "matmul":
+    if method == "matmul" or (method == "kronecker" and n <= max_factor):
+        # One Kronecker factor is the matrix itself: the same product.
         return ops.matmul(x, constant(hadamard_matrix(n), x.dtype))
     leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
