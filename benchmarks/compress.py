@@ -10,7 +10,7 @@ fastfood student's parameter count, a narrower copy of the teacher (hidden
 widths scaled down) trained from scratch and the same net distilled, the
 truncated-SVD low rank of each replaced kernel (two Dense layers) distilled,
 and Keras's own `quantize("int8")` of the teacher (bytes, not parameters).
-Every distillation uses the same recipe as `compress` (Adam 1e-3, batch 128,
+Every distillation runs `compress`'s own last step (Adam 1e-3, batch 128,
 temperature 2, labels weighted 0.5, `--distil-epochs`). Test accuracy, learned
 parameters, bytes of the `.keras` file and wall time per candidate.
 Writes docs/benchmarks/compress.json, compress_<teacher>.png.
@@ -29,7 +29,13 @@ import keras
 import numpy as np
 
 import keras_crosswise
-from keras_crosswise.compress import _clone_with, _parameter_count
+from keras_crosswise.compress import (
+    SAMPLE_ROWS,
+    _clone_with,
+    _distil,
+    _outputs_loss,
+    _parameter_count,
+)
 from keras_crosswise.experiments import load_digits_split, load_mnist1d
 from keras_crosswise.experiments.baselines import low_rank_pair, widest_within
 
@@ -91,21 +97,21 @@ def train(model, data, epochs):
 
 
 def distil(teacher, student, data, epochs):
-    """The recipe of `compress`'s last step, for the baselines."""
+    """Train `student` on `teacher` with `compress`'s own last step (the same
+    losses, temperature 2, label weight 0.5 and fresh Adam)."""
     x_train, _, y_train, _ = data
-    distiller = keras.distillation.Distiller(
-        teacher=teacher,
-        student=student,
-        distillation_losses=keras.distillation.LogitsDistillation(
-            temperature=2.0, loss=keras.losses.KLDivergence()
-        ),
-        student_loss_weight=0.5,
+    logits = teacher.predict(x_train[:SAMPLE_ROWS], batch_size=1024, verbose=0)
+    _distil(
+        teacher,
+        student,
+        _outputs_loss(keras.distillation, 2.0, logits),
+        epochs=epochs,
+        label_loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        data=(x_train, y_train, BATCH),
+        optimizer="adam",
+        distillation=keras.distillation,
+        verbose=0,
     )
-    distiller.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    distiller.fit(x_train, y_train, batch_size=BATCH, epochs=epochs, verbose=0)
     teacher.trainable = True
     return student
 

@@ -20,7 +20,7 @@ class LayerCompression:
     params_after: int
     projected_error: float
     fitted_error: float
-    final_error: float = float("nan")
+    final_error: float
 
 
 @dataclasses.dataclass

@@ -35,9 +35,9 @@ def project_fastfood(kernel, signs, permutation, normalization):
     With `A = Pi H B` restricted to the d real inputs and H H = n I,
     `||c H G A - T||_F` equals `sqrt(n) ||c G A - H T / n||_F`, so each
     g_k has a closed form (row `k` of `A` against row `k` of `H T / n`).
-    Given G, each s_j is then the
-    least-squares gain of row j. Rows past `units` in the last block are
-    fitted to zero. Returns `{"gaussian": (blocks, n), "scale": (units,)}`.
+    Given G, each s_j is then the least-squares gain of row j. Rows past
+    `units` in the last block are fitted to zero. Returns
+    `{"gaussian": (blocks, n), "scale": (units,)}`.
     """
     d, units = kernel.shape
     blocks, n = signs.shape

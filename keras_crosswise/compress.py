@@ -217,8 +217,8 @@ def compress(
         model.trainable = False
         hidden = _layer_inputs(model, chosen, sample, batch_size)
         projected = _layer_errors(chosen, replacements, hidden)
-        for dense, replacement in zip(chosen, replacements, strict=True):
-            if layer_epochs:
+        if layer_epochs:
+            for dense, replacement in zip(chosen, replacements, strict=True):
                 _fit_layer(model, dense, replacement, fit, layer_epochs, distillation)
         fitted = _layer_errors(chosen, replacements, hidden)
         if epochs:
@@ -240,15 +240,12 @@ def compress(
                 into=into,
                 params_before=_parameter_count(dense),
                 params_after=_parameter_count(replacement),
-                projected_error=errors[0],
-                fitted_error=errors[1],
-                final_error=errors[2],
+                projected_error=projected_error,
+                fitted_error=fitted_error,
+                final_error=final_error,
             )
-            for dense, replacement, errors in zip(
-                chosen,
-                replacements,
-                zip(projected, fitted, final, strict=True),
-                strict=False,
+            for dense, replacement, projected_error, fitted_error, final_error in zip(
+                chosen, replacements, projected, fitted, final, strict=True
             )
         ],
         params_before=_parameter_count(model),
@@ -415,8 +412,8 @@ def _clone_with(model, replacements):
         return copy
 
     # clone_model compiles the copy of a compiled model, which builds an
-    # optimizer state of zeros that `save` then stores (3x the weights with
-    # Adam); the copy stays uncompiled instead.
+    # optimizer state of zeros that `save` then stores (Adam's nearly doubled
+    # a weights file in docs/compress.md); the copy stays uncompiled instead.
     compiled = getattr(model, "compiled", False)
     model.compiled = False
     try:

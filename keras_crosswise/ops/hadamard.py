@@ -116,7 +116,12 @@ def auto_table():
 
 def device_kind():
     """`"gpu"` if this backend computes on a GPU by default, else `"cpu"`."""
-    backend = keras.backend.backend()
+    return _device_kind(keras.backend.backend())
+
+
+@functools.cache
+def _device_kind(backend):
+    # Asked once per backend: `fwht` consults it on every (eager) call.
     if backend == "jax":
         import jax
 
@@ -132,9 +137,10 @@ def device_kind():
     return "cpu"
 
 
-def _auto_choice(n):
-    by_device = auto_table().get(keras.backend.backend(), auto_table()["torch"])
-    by_size = by_device.get(device_kind(), by_device["cpu"])
+@functools.cache
+def _auto_choice(backend, device, n):
+    by_device = auto_table().get(backend, auto_table()["torch"])
+    by_size = by_device.get(device, by_device["cpu"])
     sizes = sorted(int(size) for size in by_size)
     size = next((size for size in sizes if size >= n), sizes[-1])
     method, max_factor = by_size[str(size)]
@@ -156,7 +162,7 @@ def resolve_method(n, method="auto", max_factor=None):
         raise ValueError(
             f"`max_factor` must be None or a power of two >= 2; got {max_factor!r}."
         )
-    measured, measured_factor = _auto_choice(n)
+    measured, measured_factor = _auto_choice(keras.backend.backend(), device_kind(), n)
     if method == "auto":
         method = measured
     if method != "kronecker":
