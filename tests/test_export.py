@@ -50,12 +50,6 @@ def test_onnx_runs_in_onnxruntime_with_same_outputs(name, tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    BACKEND == "jax",
-    strict=True,
-    reason="known bug: jax2onnx fixes the batch size of the Kronecker fwht's "
-    "einsum at export (batch 1 only); see docs/saving.md",
-)
 def test_onnx_of_a_wide_fastfood_layer_takes_any_batch(tmp_path, rng):
     """n = 256: `fwht` uses Kronecker factors there on every backend's table."""
     import onnxruntime

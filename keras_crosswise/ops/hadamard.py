@@ -98,11 +98,13 @@ def _transform_rows(x, n, method, max_factor):
             half *= 2
         return x
     # H_n = H_f1 (x) H_f2 (x) ... : apply each factor to its axis of the
-    # reshaped row, rotating the factor to the back so all return in order.
+    # reshaped row, rotating the factor to the back so all return in order:
+    # (..., f, r) -> (..., r, f) @ H_f (symmetric). A matmul, not an einsum
+    # over `...`, which jax2onnx exported with the batch size fixed.
     for factor in kronecker_factors(n, max_factor):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
         factor_matrix = constant(hadamard_matrix(factor), x.dtype)
-        blocks = ops.einsum("fg,...gr->...rf", factor_matrix, blocks)
+        blocks = ops.matmul(ops.swapaxes(blocks, -1, -2), factor_matrix)
         x = ops.reshape(blocks, (*leading, n))
     return x
 
