@@ -33,6 +33,13 @@ LAYERS = {
     "CZDenseNarrow": lambda: CZDense(
         4, kernel_initializer=DiagonalVarianceScaling(1.0, seed=2)
     ),
+    "CZDenseLowRank": lambda: CZDense(
+        16,
+        activation="relu",
+        kernel_initializer=DiagonalVarianceScaling(2.0, seed=8),
+        rank=2,
+        low_rank_initializer=keras.initializers.GlorotUniform(seed=9),
+    ),
     "FastfoodDense": lambda: FastfoodDense(20, activation="relu", seed=3),
     "McKernel": lambda: McKernel(12, sigma=2.0, trainable_features=True, seed=4),
     "McKernelMatern": lambda: McKernel(
@@ -52,6 +59,7 @@ LAYERS = {
 TOLERANCE = {
     "CZDense": 1e-6,
     "CZDenseNarrow": 1e-6,
+    "CZDenseLowRank": 1e-5,
     "FastfoodDense": 1e-5,
     "McKernel": 1e-5,
     "McKernelMatern": 1e-5,

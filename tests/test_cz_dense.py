@@ -177,3 +177,86 @@ def test_input_of_wrong_width_after_build(rng):
 def test_to_dense_kernel_before_build():
     with pytest.raises(ValueError, match="built"):
         CZDense(4).to_dense_kernel()
+
+
+def random_low_rank_layer(n, units, rank, rng, **kwargs):
+    layer = random_layer(n, units, rng, rank=rank, **kwargs)
+    for weight in (layer.low_rank_down, layer.low_rank_up):
+        weight.assign(rng.standard_normal(weight.shape).astype("float32"))
+    return layer
+
+
+@pytest.mark.parametrize(("n", "units"), CASES)
+@pytest.mark.parametrize("rank", [1, 3])
+def test_low_rank_term_matches_numpy_reference(n, units, rank, rng):
+    layer = random_low_rank_layer(n, units, rank, rng, activation="tanh")
+    diagonal, down, up, bias = (
+        to_numpy(layer.kernel).astype("float64"),
+        to_numpy(layer.low_rank_down).astype("float64"),
+        to_numpy(layer.low_rank_up).astype("float64"),
+        to_numpy(layer.bias).astype("float64"),
+    )
+    assert down.shape == (n, rank) and up.shape == (rank, units)
+    kernel = reference_dense_kernel(diagonal, n, units) + down @ up
+    x = rng.standard_normal((2, 5, n))
+    expected = np.tanh(x @ kernel + bias)
+    np.testing.assert_allclose(
+        to_numpy(layer(x.astype("float32"))), expected, atol=1e-4
+    )
+    np.testing.assert_allclose(to_numpy(layer.to_dense_kernel()), kernel, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("n", "units", "input_shape"), [(8, 8, (4, 8)), (10, 4, (4, 2, 3, 10))]
+)
+def test_keras_layer_contract_with_rank(n, units, input_shape, rng, tmp_path):
+    def factory():
+        return CZDense(
+            units,
+            activation="relu",
+            kernel_initializer=DiagonalVarianceScaling(gain=2.0, seed=3),
+            rank=2,
+            low_rank_initializer=keras.initializers.GlorotUniform(seed=4),
+            low_rank_regularizer="l2",
+        )
+
+    run_layer_checks(
+        factory,
+        input_shape,
+        (*input_shape[:-1], units),
+        num_params=max(n, units) + units + 2 * (n + units),
+        rng=rng,
+        tmp_path=tmp_path,
+    )
+
+
+def test_rank_in_config_and_default_off():
+    assert CZDense(4).get_config()["rank"] is None
+    layer = CZDense.from_config(CZDense(4, rank=3).get_config())
+    assert layer.rank == 3
+    layer.build((None, 6))
+    assert [w.name for w in layer.weights] == [
+        "kernel",
+        "low_rank_down",
+        "low_rank_up",
+        "bias",
+    ]
+    # Two regularised factors, two losses.
+    regularised = CZDense(4, rank=1, low_rank_regularizer="l2")
+    regularised.build((None, 6))
+    assert len(regularised.losses) == 2
+
+
+@pytest.mark.parametrize(
+    ("rank", "error"),
+    [
+        (0, ValueError),
+        (-2, ValueError),
+        (1.5, TypeError),
+        ("2", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_bad_rank(rank, error):
+    with pytest.raises(error, match="rank"):
+        CZDense(4, rank=rank)

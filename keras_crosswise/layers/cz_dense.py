@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_crosswise._validation import check_weight_size
+from keras_crosswise._validation import check_positive_int, check_weight_size
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
 from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._structured_dense import StructuredDense
@@ -29,7 +29,12 @@ class CZDense(StructuredDense):
     So `kernel` has `max(n, units)` entries instead of the `n * units` of
     `Dense`. Note that a stack of CZDense layers never mixes features: each
     output depends on the inputs of one residue class only. Put a `Dense` (or
-    FastfoodDense) layer where features must interact.
+    FastfoodDense) layer where features must interact, or pass `rank=r`: the
+    layer then computes `(W_hat + U V) x` with `U` = `low_rank_up` of shape
+    `(units, r)` and `V` = `low_rank_down` of shape `(r, n)` (stored as
+    their transposes, `x @ V^T @ U^T`), which mixes every input into every
+    output for `r * (n + units)` more weights ("structure + low rank", as
+    Pixelated Butterfly does with sparse + low rank).
 
     Args:
         units: positive integer, dimensionality of the output space.
@@ -45,6 +50,11 @@ class CZDense(StructuredDense):
         activity_regularizer: regularizer applied to the output.
         kernel_constraint: constraint applied to the diagonal weights.
         bias_constraint: constraint applied to the bias vector.
+        rank: `None` (the default: diagonal blocks only) or a positive
+            integer r, the rank of a learned low-rank term added to W_hat.
+        low_rank_initializer: initializer of both low-rank factors.
+        low_rank_regularizer: regularizer applied to both low-rank factors.
+        low_rank_constraint: constraint applied to both low-rank factors.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -76,6 +86,9 @@ class CZDense(StructuredDense):
         "bias_regularizer",
         "kernel_constraint",
         "bias_constraint",
+        "low_rank_initializer",
+        "low_rank_regularizer",
+        "low_rank_constraint",
     )
 
     def __init__(
@@ -90,9 +103,14 @@ class CZDense(StructuredDense):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        rank=None,
+        low_rank_initializer="glorot_uniform",
+        low_rank_regularizer=None,
+        low_rank_constraint=None,
         **kwargs,
     ):
         super().__init__(units, activation, use_bias, activity_regularizer, **kwargs)
+        self.rank = None if rank is None else check_positive_int("rank", rank)
         set_components(
             self,
             kernel_initializer=(
@@ -103,6 +121,9 @@ class CZDense(StructuredDense):
             bias_regularizer=bias_regularizer,
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
+            low_rank_initializer=low_rank_initializer,
+            low_rank_regularizer=low_rank_regularizer,
+            low_rank_constraint=low_rank_constraint,
         )
 
     def build_structure(self, input_dim):
@@ -111,9 +132,27 @@ class CZDense(StructuredDense):
         self.kernel = self.add_weight(
             name="kernel", shape=kernel_shape, **weight_components(self, "kernel")
         )
+        if self.rank is not None:
+            for name, shape in (
+                ("low_rank_down", (input_dim, self.rank)),
+                ("low_rank_up", (self.rank, self.units)),
+            ):
+                check_weight_size(self.__class__.__name__, name, shape)
+                weight = self.add_weight(
+                    name=name, shape=shape, **weight_components(self, "low_rank")
+                )
+                setattr(self, name, weight)
 
     def linear(self, inputs):
-        """W_hat x: the c&z products of the diagonal blocks (Eq. 6, Fig. 2)."""
+        """W_hat x (the c&z products of the diagonal blocks, Eq. 6, Fig. 2),
+        plus U V x with `rank`."""
+        outputs = self.diagonal_blocks(inputs)
+        if self.rank is not None:
+            down = ops.matmul(inputs, self.low_rank_down)
+            outputs = outputs + ops.matmul(down, self.low_rank_up)
+        return outputs
+
+    def diagonal_blocks(self, inputs):
         rank = len(inputs.shape)
         if self.units >= self.input_dim:
             # Vertical diagonal blocks: output j sees input j % n (Fig. 2).
@@ -135,3 +174,6 @@ class CZDense(StructuredDense):
             )
             outputs = ops.sum(blocks, axis=-2)
         return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "rank": self.rank}
