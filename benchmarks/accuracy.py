@@ -38,7 +38,11 @@ from keras_crosswise.experiments import (
     scores_over_seeds,
     trainable_count,
 )
-from keras_crosswise.experiments.baselines import low_rank_middle, widest_size
+from keras_crosswise.experiments.baselines import (
+    low_rank_middle,
+    verdict,
+    widest_size,
+)
 from keras_crosswise.layers import FastfoodDense
 from keras_crosswise.ops import cz, cz_expand
 
@@ -180,30 +184,6 @@ def equal_budget_baselines(models, data, args):
             results[baseline]["budgets"].append(name)
             pairs[name].append(baseline)
     return results, pairs
-
-
-def verdict(models, baselines, pairs):
-    """Rows: each model of ours against its equal-budget baselines; "win" or
-    "loss" when the means differ by more than the larger std, else "tie"."""
-    rows = []
-    for name, names in pairs.items():
-        ours = models[name]
-        for baseline in names:
-            other = baselines[baseline]
-            gap = ours["accuracy_mean"] - other["accuracy_mean"]
-            spread = max(ours["accuracy_std"], other["accuracy_std"])
-            call = "win" if gap > spread else "loss" if gap < -spread else "tie"
-            rows.append(
-                [
-                    name,
-                    f"{ours['trainable']:,d}",
-                    baseline,
-                    f"{other['trainable']:,d}",
-                    f"{100 * gap:+.1f}",
-                    call,
-                ]
-            )
-    return rows
 
 
 def run_dataset(name, data, args):

@@ -116,3 +116,48 @@ def test_compress_quick(tmp_path):
     assert int8["params"] == summary["teacher"]["params"]
     assert int8["bytes"] < summary["teacher"]["bytes"]  # tiny here: config dominates
     assert "| compress into cz |" in output
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="backend-neutral script of backend-tested layers; its published "
+    "tables are measured per backend by hand",
+)
+def test_wide_tasks_quick(tmp_path):
+    output = run_script("benchmarks/wide_tasks.py", "--quick", "--out", tmp_path)
+    results = load_results(tmp_path, f"wide_tasks_{keras.backend.backend()}")
+    assert set(results["tasks"]) == {
+        "friedman1, 1024 inputs",
+        "friedman1, 10 inputs",
+        "MNIST-1D autoencoder",
+    }
+    ours = {
+        "friedman1, 1024 inputs": "McKernel 1024 (learned) + Dense 1",
+        "friedman1, 10 inputs": "McKernel 4096 (fixed) + Dense 1",
+        "MNIST-1D autoencoder": "FastfoodDense AE 40-1024-8",
+    }
+    # Counted by hand: B, G, S (3 x 1024) + sigma + Dense(2048 -> 1); the head
+    # on 2 x 4096 fixed features; four Fastfood layers of n = 1024 (3n each)
+    # with biases 1024 + 8 + 1024 + 40.
+    budgets = {
+        "friedman1, 1024 inputs": 3 * 1024 + 1 + 2049,
+        "friedman1, 10 inputs": 8193,
+        "MNIST-1D autoencoder": 4 * 3 * 1024 + 1024 + 8 + 1024 + 40,
+    }
+    for task, models in results["tasks"].items():
+        assert models[ours[task]]["trainable"] == budgets[task]
+        rows = results["verdicts"][task]
+        assert rows and all(row[0] == ours[task] for row in rows)
+        for _, _, baseline, _, _, call in rows:
+            assert models[baseline]["trainable"] <= budgets[task]
+            assert call in ("win", "tie", "loss")
+        for r in models.values():
+            assert r["r2_mean"] <= 1 and r["inference_ms"] > 0
+        assert all(float(row[2]) > 0 for row in results["time_ratios"][task])
+    # The low-rank family fits no budget of the 10-input task: 4096 ReLU
+    # units after a rank-1 pair already cost 4,106 + 4,096 + 4,097.
+    families = {
+        row[2].split(" ")[0] for row in results["verdicts"]["friedman1, 10 inputs"]
+    }
+    assert families == {"Dense"}
+    assert "none within 8,193" in output

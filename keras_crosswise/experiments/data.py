@@ -37,3 +37,30 @@ def load_mnist1d():
         data["y"],
         data["y_test"],
     )
+
+
+def load_friedman1(num_features=10, num_train=5000, num_test=1000, seed=0):
+    """scikit-learn's Friedman #1 regression, generated here: `y = 10 sin(pi
+    x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, 1)`, the other
+    `num_features - 5` inputs pure noise. Inputs and targets standardised on
+    the training split: `(x_train, x_test, y_train, y_test)`, float32, targets
+    of shape `(n, 1)`."""
+    from sklearn.datasets import make_friedman1
+    from sklearn.preprocessing import StandardScaler
+
+    features, targets = make_friedman1(
+        n_samples=num_train + num_test,
+        n_features=num_features,
+        noise=1.0,
+        random_state=seed,
+    )
+    targets = targets[:, None]
+    splits = []
+    for values in (features, targets):
+        scaler = StandardScaler().fit(values[:num_train])
+        splits += [
+            scaler.transform(values[:num_train]).astype("float32"),
+            scaler.transform(values[num_train:]).astype("float32"),
+        ]
+    x_train, x_test, y_train, y_test = splits
+    return x_train, x_test, y_train, y_test
