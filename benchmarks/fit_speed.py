@@ -12,7 +12,7 @@ default, so that the per-epoch input pipeline is a small share):
 All models live in one process and are timed in turn (interleaved), median
 over repeats; the time per step is the epoch time (a callback's clock from
 `on_epoch_begin` to `on_epoch_end`) over the number of steps. A second table
-times CZDense and Dense under other `fit` settings (`jit_compile`,
+times CZDense, FastfoodDense and Dense under other `fit` settings (`jit_compile`,
 `steps_per_execution`).
 Run per backend: KERAS_BACKEND=jax python benchmarks/fit_speed.py
 """
@@ -130,11 +130,11 @@ def time_layers(width, batch, steps, repeats, names):
 
 
 def settings_grid(width, batch, steps, repeats):
-    """CZDense and Dense train steps under each `jit_compile` x
+    """CZDense, FastfoodDense and Dense train steps under each `jit_compile` x
     `steps_per_execution` setting."""
     x, y = regression_data(width, batch, steps)
     measures = {}
-    for name in ("CZDense", "Dense"):
+    for name in ("CZDense", "FastfoodDense", "Dense"):
         for jit in (False, True):
             for per_execution in (1, steps):
                 model = compiled_model(
