@@ -137,12 +137,20 @@ def test_wide_tasks_quick(tmp_path):
         "MNIST-1D autoencoder": "FastfoodDense AE 40-1024-8",
     }
     # Counted by hand: B, G, S (3 x 1024) + sigma + Dense(2048 -> 1); the head
-    # on 2 x 4096 fixed features; four Fastfood layers of n = 1024 (3n each)
-    # with biases 1024 + 8 + 1024 + 40.
+    # on 2 x 4096 fixed features; in the autoencoder, each Fastfood layer has
+    # B and G of 1024 entries (blocks x n) and S of `units`: 3 x 1024 where it
+    # widens (40 -> 1024, 8 -> 1024), 2 x 1024 + units where it narrows
+    # (1024 -> 8, 1024 -> 40), plus the biases 1024 + 8 + 1024 + 40.
     budgets = {
         "friedman1, 1024 inputs": 3 * 1024 + 1 + 2049,
         "friedman1, 10 inputs": 8193,
-        "MNIST-1D autoencoder": 4 * 3 * 1024 + 1024 + 8 + 1024 + 40,
+        "MNIST-1D autoencoder": 2 * 3 * 1024
+        + (2 * 1024 + 8)
+        + (2 * 1024 + 40)
+        + 1024
+        + 8
+        + 1024
+        + 40,
     }
     for task, models in results["tasks"].items():
         assert models[ours[task]]["trainable"] == budgets[task]

@@ -39,6 +39,7 @@ NON_DEFAULT = {
     "output_dim": 6,
     "scale": 2.0,
     "trainable": True,
+    "rank": 3,
 }
 # Where one class needs another non-default value than the table's.
 NON_DEFAULT_FOR = {
