@@ -157,7 +157,7 @@ def tasks():
             4096,
         ),
         "MNIST-1D autoencoder": Task(
-            load=lambda quick: mnist1d_autoencoder_data(quick),
+            load=mnist1d_autoencoder_data,
             epochs=30,
             ours={
                 f"FastfoodDense AE {mnist1d_dim}-{WIDE}-{CODE}": lambda: autoencoder(
@@ -241,7 +241,7 @@ def quick_task(task):
 def run_task(name, task, args):
     data = task.load(args.quick)
     print(f"== {name}: {len(data[0])} train, {len(data[1])} test", flush=True)
-    results, models, pairs, fronts = {}, {}, {}, {}
+    results, models, pairs = {}, {}, {}
 
     def measure(label, make_model, family):
         if label not in results:
@@ -266,9 +266,7 @@ def run_task(name, task, args):
             tried = [family.format(size) for size in sizes]
             for size, baseline in zip(sizes, tried, strict=True):
                 measure(baseline, lambda b=build, s=size: b(s), family.format("n"))
-            front = max(tried, key=lambda n: results[n]["r2_mean"])
-            pairs[label].append(front)
-            fronts.setdefault(front, []).append(label)
+            pairs[label].append(max(tried, key=lambda n: results[n]["r2_mean"]))
     x_test = data[1]
     inference = interleaved_medians(
         {label: lambda m=m: m.predict_on_batch(x_test) for label, m in models.items()},

@@ -97,23 +97,34 @@ def test_sgd_step_matches_the_dense_gradient(n, units, rng):
 
 
 @pytest.mark.parametrize(
-    ("n", "units", "input_shape"),
-    [(8, 8, (4, 8)), (4, 10, (4, 3, 4)), (10, 4, (4, 2, 3, 10)), (7, 3, (4, 7))],
+    ("n", "units", "input_shape", "rank"),
+    [
+        (8, 8, (4, 8), None),
+        (4, 10, (4, 3, 4), None),
+        (10, 4, (4, 2, 3, 10), None),
+        (7, 3, (4, 7), None),
+        (8, 8, (4, 8), 2),
+        (10, 4, (4, 2, 3, 10), 2),
+    ],
 )
-def test_keras_layer_contract(n, units, input_shape, rng, tmp_path):
+def test_keras_layer_contract(n, units, input_shape, rank, rng, tmp_path):
     def factory():
         return CZDense(
             units,
             activation="relu",
             kernel_initializer=DiagonalVarianceScaling(gain=2.0, seed=3),
             bias_initializer="random_normal",
+            rank=rank,
+            low_rank_initializer=keras.initializers.GlorotUniform(seed=4),
+            low_rank_regularizer="l2",
         )
 
+    low_rank = 0 if rank is None else rank * (n + units)
     run_layer_checks(
         factory,
         input_shape,
         (*input_shape[:-1], units),
-        num_params=max(n, units) + units,
+        num_params=max(n, units) + units + low_rank,
         rng=rng,
         tmp_path=tmp_path,
     )
@@ -204,30 +215,6 @@ def test_low_rank_term_matches_numpy_reference(n, units, rank, rng):
         to_numpy(layer(x.astype("float32"))), expected, atol=1e-4
     )
     np.testing.assert_allclose(to_numpy(layer.to_dense_kernel()), kernel, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("n", "units", "input_shape"), [(8, 8, (4, 8)), (10, 4, (4, 2, 3, 10))]
-)
-def test_keras_layer_contract_with_rank(n, units, input_shape, rng, tmp_path):
-    def factory():
-        return CZDense(
-            units,
-            activation="relu",
-            kernel_initializer=DiagonalVarianceScaling(gain=2.0, seed=3),
-            rank=2,
-            low_rank_initializer=keras.initializers.GlorotUniform(seed=4),
-            low_rank_regularizer="l2",
-        )
-
-    run_layer_checks(
-        factory,
-        input_shape,
-        (*input_shape[:-1], units),
-        num_params=max(n, units) + units + 2 * (n + units),
-        rng=rng,
-        tmp_path=tmp_path,
-    )
 
 
 def test_rank_in_config_and_default_off():

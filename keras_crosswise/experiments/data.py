@@ -62,5 +62,4 @@ def load_friedman1(num_features=10, num_train=5000, num_test=1000, seed=0):
             scaler.transform(values[:num_train]).astype("float32"),
             scaler.transform(values[num_train:]).astype("float32"),
         ]
-    x_train, x_test, y_train, y_test = splits
-    return x_train, x_test, y_train, y_test
+    return tuple(splits)  # x_train, x_test, y_train, y_test

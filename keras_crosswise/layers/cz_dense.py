@@ -146,19 +146,19 @@ class CZDense(StructuredDense):
     def linear(self, inputs):
         """W_hat x (the c&z products of the diagonal blocks, Eq. 6, Fig. 2),
         plus U V x with `rank`."""
-        outputs = self.diagonal_blocks(inputs)
+        outputs = self._diagonal_blocks(inputs)
         if self.rank is not None:
             down = ops.matmul(inputs, self.low_rank_down)
             outputs = outputs + ops.matmul(down, self.low_rank_up)
         return outputs
 
-    def diagonal_blocks(self, inputs):
-        rank = len(inputs.shape)
+    def _diagonal_blocks(self, inputs):
+        ndim = len(inputs.shape)
         if self.units >= self.input_dim:
             # Vertical diagonal blocks: output j sees input j % n (Fig. 2).
             num_blocks = -(-self.units // self.input_dim)
             if num_blocks > 1:
-                inputs = ops.tile(inputs, [1] * (rank - 1) + [num_blocks])
+                inputs = ops.tile(inputs, [1] * (ndim - 1) + [num_blocks])
             if num_blocks * self.input_dim != self.units:
                 inputs = inputs[..., : self.units]
             outputs = inputs * self.kernel
@@ -168,7 +168,7 @@ class CZDense(StructuredDense):
             scaled = inputs * self.kernel
             padding = num_blocks * self.units - self.input_dim
             if padding:
-                scaled = ops.pad(scaled, [[0, 0]] * (rank - 1) + [[0, padding]])
+                scaled = ops.pad(scaled, [[0, 0]] * (ndim - 1) + [[0, padding]])
             blocks = ops.reshape(
                 scaled, (*ops.shape(scaled)[:-1], num_blocks, self.units)
             )
