@@ -1,6 +1,6 @@
 """Parameters, test accuracy and training time on MNIST-1D and digits.
 
-Every model of the MNIST-1D comparison (keras_crosswise.experiments), trained
+Every model of the MNIST-1D comparison (harness), trained
 with the MNIST-1D reference recipe (Adam 1e-2, batch 100, 6000 steps) over
 `--seeds` seeds, on MNIST-1D (4000 / 1000, 40 features) and scikit-learn's
 digits (1347 / 450, 64 features, standardised). Then:
@@ -13,7 +13,7 @@ digits (1347 / 450, 64 features, standardised). Then:
   mean test accuracy of at least the MLP's mean minus one MLP standard
   deviation.
 - at the parameter count of every trained model of ours, the two alternatives
-  a user would pick (`keras_crosswise.experiments.baselines`): the reference MLP
+  a user would pick (`harness.baselines`): the reference MLP
   at the widest width within that count, and the reference MLP with a
   rank-r middle `Dense(r) -> Dense(100)` at the largest rank within it; each of
   ours is then called a win, tie or loss against each (means more than the
@@ -30,7 +30,10 @@ import keras
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from keras_crosswise.experiments import (
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import cz, cz_expand
+
+from harness import (
     load_digits_split,
     load_mnist1d,
     mnist1d_models,
@@ -38,15 +41,12 @@ from keras_crosswise.experiments import (
     scores_over_seeds,
     trainable_count,
 )
-from keras_crosswise.experiments.baselines import (
+from harness.baselines import (
     low_rank_middle,
     verdict,
     widest_size,
 )
-from keras_crosswise.layers import FastfoodDense
-from keras_crosswise.ops import cz, cz_expand
-
-from _timing import add_output_arguments, markdown_table, write_json
+from harness.timing import add_output_arguments, markdown_table, write_json
 
 REFERENCE = "MLP 100-100 (reference)"
 # (W1, width, residual FastfoodDense blocks), roughly smallest first.

@@ -36,10 +36,10 @@ from keras_crosswise.compress import (
     _outputs_loss,
     _parameter_count,
 )
-from keras_crosswise.experiments import load_digits_split, load_mnist1d
-from keras_crosswise.experiments.baselines import low_rank_pair, widest_within
 
-from _timing import add_output_arguments, markdown_table, write_json
+from harness import load_digits_split, load_mnist1d
+from harness.baselines import low_rank_pair, widest_within
+from harness.timing import add_output_arguments, markdown_table, write_json
 
 BATCH = 128
 NUM_CLASSES = 10

@@ -10,8 +10,9 @@ import argparse
 import keras
 import numpy as np
 
-from keras_crosswise.experiments import digits_models, fit_and_score, load_digits_split
 from keras_crosswise.initializers import DiagonalVarianceScaling, IdentityDiagonal
+
+from harness import digits_models, fit_and_score, load_digits_split
 
 CANDIDATES = {
     "IdentityDiagonal()": IdentityDiagonal,

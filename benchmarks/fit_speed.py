@@ -24,7 +24,7 @@ import keras
 
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
-from _timing import (
+from harness.timing import (
     add_output_arguments,
     dense_fourier_features,
     interleaved_measures,

@@ -28,7 +28,7 @@ from keras_crosswise.ops.hadamard import (
     resolve_method,
 )
 
-from _timing import (
+from harness.timing import (
     add_output_arguments,
     compile_function,
     interleaved_medians,

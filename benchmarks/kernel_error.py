@@ -26,10 +26,10 @@ import numpy as np
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.linear_model import RidgeClassifier
 
-from keras_crosswise.experiments import load_digits_split, load_mnist1d
 from keras_crosswise.layers import McKernel
 
-from _timing import (
+from harness import load_digits_split, load_mnist1d
+from harness.timing import (
     add_output_arguments,
     compile_function,
     interleaved_medians,

@@ -16,7 +16,7 @@ from sklearn.kernel_approximation import RBFSampler
 from keras_crosswise.layers import FastfoodDense, McKernel
 from keras_crosswise.ops import fwht
 
-from _timing import (
+from harness.timing import (
     compile_function,
     dense_fourier_features,
     interleaved_medians,

@@ -32,17 +32,17 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_crosswise.experiments import (
+from keras_crosswise.initializers import DiagonalVarianceScaling
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+
+from harness import (
     load_friedman1,
     load_mnist1d,
     scores_over_seeds,
     trainable_count,
 )
-from keras_crosswise.experiments.baselines import low_rank_pair, verdict, widest_size
-from keras_crosswise.initializers import DiagonalVarianceScaling
-from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
-
-from _timing import (
+from harness.baselines import low_rank_pair, verdict, widest_size
+from harness.timing import (
     add_output_arguments,
     interleaved_medians,
     markdown_table,

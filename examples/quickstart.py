@@ -15,9 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 import keras
 import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 import keras_crosswise  # noqa: F401 - registers the layers for load_model
-from keras_crosswise.experiments import load_digits_split
 from keras_crosswise.layers import CZDense, FastfoodDense
 
 
@@ -51,7 +52,10 @@ def main():
     parser.add_argument("--fast", action="store_true", help="one epoch: a smoke run")
     args = parser.parse_args()
     epochs = 1 if args.fast else args.epochs
-    x_train, x_test, y_train, y_test = load_digits_split()
+    x, y = load_digits(return_X_y=True)  # 8x8 images, pixel values 0-16
+    x_train, x_test, y_train, y_test = train_test_split(
+        (x / 16).astype("float32"), y, test_size=0.25, random_state=0, stratify=y
+    )
     print(f"backend: {keras.backend.backend()}, {epochs} epoch(s)")
     for name, make in (
         ("Dense", dense_model),

@@ -20,11 +20,15 @@ def train_here(epochs):
     import time
 
     import keras
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
-    from keras_crosswise.experiments import load_digits_split
     from keras_crosswise.layers import CZDense, FastfoodDense
 
-    x_train, x_test, y_train, y_test = load_digits_split()
+    x, y = load_digits(return_X_y=True)  # 8x8 images, pixel values 0-16
+    x_train, x_test, y_train, y_test = train_test_split(
+        (x / 16).astype("float32"), y, test_size=0.25, random_state=0, stratify=y
+    )
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [

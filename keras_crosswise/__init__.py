@@ -1,7 +1,7 @@
 """keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
 
-from keras_crosswise import initializers, layers, ops, regularizers
-from keras_crosswise.compress import compress, compress_layer
+from keras_crosswise import compression, initializers, layers, ops, regularizers
+from keras_crosswise.compression import CompressionReport, compress, compress_layer
 from keras_crosswise.layers import (
     CZDense,
     FastfoodDense,
@@ -9,16 +9,18 @@ from keras_crosswise.layers import (
     RandomFourierFeatures,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "CZDense",
+    "CompressionReport",
     "FastfoodDense",
     "McKernel",
     "RandomFourierFeatures",
     "__version__",
     "compress",
     "compress_layer",
+    "compression",
     "initializers",
     "layers",
     "ops",

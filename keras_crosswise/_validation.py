@@ -85,3 +85,22 @@ def check_real(name, value, minimum=None, strict=False):
 def check_positive_real(name, value):
     """Return `value` as a finite positive `float` (see `check_real`)."""
     return check_real(name, value, minimum=0.0, strict=True)
+
+
+# The seed of each random weight, from the layer's `seed`: `seed + offset`, so
+# one layer seed gives distinct, reproducible draws per weight. Saved files
+# and the cross-backend seed tests depend on these numbers: never change one.
+SEED_OFFSETS = {
+    "signs": 0,  # B (and RandomFourierFeatures' dense W)
+    "permutation": 1,  # Pi
+    "gaussian": 2,  # G
+    "scale": 3,  # C: the row lengths
+    "phase": 5,  # RandomFourierFeatures' bias
+}
+# `compress` seeds its i-th structured layer with `seed + LAYER_SEED_STRIDE * i`.
+LAYER_SEED_STRIDE = 8
+
+
+def offset_seed(seed, weight):
+    """The seed of `weight` (a key of `SEED_OFFSETS`); `None` stays `None`."""
+    return None if seed is None else seed + SEED_OFFSETS[weight]

@@ -1,17 +1,18 @@
 """scikit-learn transformer computing McKernel features (a drop-in for RBFSampler)."""
 
 import contextlib
-from numbers import Integral, Real
+from numbers import Integral
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T
-from keras_crosswise.layers.mckernel import KERNELS, STRUCTURES, McKernel
+from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
+from keras_crosswise.layers.mckernel import McKernel
+
+DTYPES = ("float32", "float64")
 
 
 def _float64_scope(dtype):
@@ -76,16 +77,6 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {  # noqa: RUF012 (scikit-learn's convention)
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "kernel": [StrOptions(set(KERNELS))],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
-        "matern_t": [Interval(Integral, 1, MAX_MATERN_T, closed="both")],
-        "structure": [StrOptions(set(STRUCTURES))],
-        "random_state": ["random_state"],
-        "dtype": [StrOptions({"float32", "float64"}), None],
-    }
-
     def __init__(
         self,
         n_components=100,
@@ -104,21 +95,25 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Draw the random features for the width of `X`."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        if isinstance(self.n_components, bool):  # an Integral to scikit-learn
-            raise TypeError(
-                f"`n_components` must be a positive integer; got {self.n_components}."
+        # scikit-learn validates parameters in `fit`, not `__init__`; the
+        # McKernel layer checks the others with the same clear errors.
+        n_components = check_positive_int(
+            "n_components", self.n_components, MAX_WEIGHT_ELEMENTS
+        )
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(
+                f"`dtype` must be None or one of {DTYPES}; got {self.dtype!r}."
             )
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
         seed = self.random_state
         if not isinstance(seed, Integral):
             seed = int(check_random_state(seed).randint(2**31 - 1))
         self.layer_dtype_ = self.dtype or X.dtype.name
         with _float64_scope(self.layer_dtype_):
             self.layer_ = McKernel(
-                -(-self.n_components // 2),
+                -(-n_components // 2),
                 kernel=self.kernel,
                 sigma=self.sigma,
                 matern_t=self.matern_t,

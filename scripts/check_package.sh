@@ -2,7 +2,7 @@
 # Packaging check, run by scripts/test.sh:
 # 1. `python -m build` makes a wheel and an sdist with no setuptools warning, and
 #    `twine check --strict` passes;
-# 2. the wheel ships LICENSE;
+# 2. the wheel ships LICENSE and the library only (no benchmark harness, no data);
 # 3. a fresh venv gets the wheel with only its core and [jax] dependencies at the
 #    lowest versions allowed (requirements/lowest.txt as constraints) and runs
 #    scripts/smoke_test.py outside the repository; then the [sklearn] extra at its
@@ -21,9 +21,10 @@ wheel=$(ls "$work"/dist/*.whl)
 unzip -l "$wheel" > "$work/wheel.txt"
 grep -q "dist-info/licenses/LICENSE" "$work/wheel.txt" \
   || { echo "the wheel has no LICENSE"; exit 1; }
-grep -q "keras_crosswise/ops/fwht_methods.json" "$work/wheel.txt" \
-  || { echo "the wheel has no fwht method table"; exit 1; }
-echo "wheel and sdist built, twine check passed, LICENSE shipped"
+if grep -E "experiments|harness|benchmarks|\.json" "$work/wheel.txt"; then
+  echo "the wheel ships more than the library (above)"; exit 1
+fi
+echo "wheel and sdist built, twine check passed, LICENSE shipped, library only"
 
 python3 -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check)

@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, the docs build, the packaging check, then pytest once
-# per Keras backend, each in its own process. Fails if the lint, the docs or any backend fails (pytest's exit 5,
-# no tests, too).
-# Extra arguments go to pytest, e.g. `scripts/test.sh -k cz_dense`.
+# The whole test suite: lint, the packaging check, then pytest once per Keras
+# backend, each in its own process (the docs are built with --strict by
+# tests/test_docs.py). Fails if the lint, the package or any backend fails
+# (pytest's exit 5, no tests, too).
+#
+# Backend-independent tests (marker `backend_independent`) run in the first
+# backend's pass only; the save/load zoo is saved once per backend, up front,
+# for all three passes to load. Extra arguments go to pytest, e.g.
+# `scripts/test.sh -k cz_dense`; `BACKENDS="jax" scripts/test.sh` runs one pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 BACKENDS=${BACKENDS:-"tensorflow jax torch"}
+stage() { echo "== $1 ($(( SECONDS - stage_start )) s since the last stage)"; stage_start=$SECONDS; }
+stage_start=$SECONDS
 
-echo "== ruff"
+stage "ruff"
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "lint failed"; exit 1; }
 
-echo "== docs: mkdocs build --strict"
-NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)" \
-  || { echo "docs build failed"; exit 1; }
-
-echo "== package: build, twine check, the wheel at the lowest allowed versions"
+stage "package: build, twine check, the wheel at the lowest allowed versions"
 bash scripts/check_package.sh || { echo "packaging check failed"; exit 1; }
+
+stage "the save/load zoo, saved once under each backend"
+CROSSWISE_ZOO=$(mktemp -d)
+export CROSSWISE_ZOO
+pids=()
+for backend in tensorflow jax torch; do
+  KERAS_BACKEND=$backend .venv/bin/python tests/model_zoo.py save "$CROSSWISE_ZOO/$backend" \
+    > "$CROSSWISE_ZOO/$backend.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || { cat "$CROSSWISE_ZOO"/*.log; echo "saving the zoo failed"; exit 1; }
+done
 
 reports=$(mktemp -d)
 failed=()
+independent=1
 for backend in $BACKENDS; do
-  echo "== pytest, KERAS_BACKEND=$backend"
+  stage "pytest, KERAS_BACKEND=$backend"
   start=$SECONDS
-  KERAS_BACKEND=$backend .venv/bin/python -m pytest -p no:cacheprovider \
+  KERAS_BACKEND=$backend CROSSWISE_BACKEND_INDEPENDENT=$independent \
+    .venv/bin/python -m pytest -p no:cacheprovider \
     --junitxml="$reports/$backend.xml" "$@"
   status=$?
   echo "== $backend: exit $status in $((SECONDS - start)) s"
   [ "$status" -eq 0 ] || failed+=("$backend")
+  independent=0
 done
 
 .venv/bin/python - "$reports" <<'PY'

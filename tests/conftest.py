@@ -1,6 +1,15 @@
-"""Test set-up: one backend per process, chosen by KERAS_BACKEND."""
+"""Test set-up: one backend per process, chosen by KERAS_BACKEND.
+
+Tests marked `backend_independent` check what no backend changes (configs,
+packaging, the docs, scikit-learn's contract, pure NumPy references): the
+test command runs them in the first backend's process only, by setting
+CROSSWISE_BACKEND_INDEPENDENT=0 for the others. A plain `pytest` runs them.
+"""
 
 import importlib.util
+import os
+import pathlib
+import sys
 import zlib
 
 # torch must be imported before TensorFlow when both end up in one process.
@@ -10,6 +19,21 @@ if importlib.util.find_spec("torch") is not None:
 import keras
 import numpy as np
 import pytest
+
+# The benchmark harness (`benchmarks/harness`, not in the wheel) for its tests.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("CROSSWISE_BACKEND_INDEPENDENT", "1") != "0":
+        return
+    kept, skipped = [], []
+    for item in items:
+        independent = item.get_closest_marker("backend_independent")
+        (skipped if independent else kept).append(item)
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = kept
 
 
 @pytest.fixture

@@ -1,19 +1,26 @@
-"""Run a repository script (example or benchmark) the way a user does, as
-`python PATH ARGS...` in a fresh process under this test's backend, and
-return what it printed."""
+"""Run a repository script (example or benchmark) and return what it printed:
+`run_script` the way a user does, as `python PATH ARGS...` in a fresh process
+under this test's backend; `run_script_in_process` as `__main__` in this
+process (the same code and arguments, without a new interpreter and backend
+import); `runs_on(backend)` marks a test that runs in one backend's pass."""
 
+import contextlib
+import io
 import os
 import pathlib
+import runpy
 import subprocess
 import sys
 
 import keras
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+BACKEND = keras.backend.backend()
 
 
 def run_script(relative_path, *args, timeout=600):
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
     result = subprocess.run(
         [sys.executable, str(ROOT / relative_path), *map(str, args)],
         capture_output=True,
@@ -24,3 +31,20 @@ def run_script(relative_path, *args, timeout=600):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
+
+
+def run_script_in_process(relative_path, *args):
+    path = ROOT / relative_path
+    argv, sys.argv = sys.argv, [str(path), *map(str, args)]
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    return printed.getvalue()
+
+
+def runs_on(backend, why="once is enough: it tests no backend-specific code"):
+    """Run the test in `backend`'s pass only."""
+    return pytest.mark.skipif(backend != BACKEND, reason=f"runs on {backend}: {why}")

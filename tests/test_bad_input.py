@@ -138,6 +138,7 @@ FIELDS = {
 }
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("layer_class", list(FIELDS), ids=lambda c: c.__name__)
 @settings(
     max_examples=40,

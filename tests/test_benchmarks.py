@@ -1,11 +1,13 @@
-"""The benchmarks run (in `--quick` mode) and write the JSON and PNG they promise."""
+"""The benchmarks run (in `--quick` mode) and write the JSON and PNG they
+promise. Each runs in-process (as `__main__`, with the same arguments), once,
+in one backend's pass; their full runs are measured per backend by hand."""
 
 import json
 
 import keras
-import pytest
 
-from script_runner import run_script
+from script_runner import run_script_in_process as run_script
+from script_runner import runs_on
 
 
 def load_results(folder, name):
@@ -15,6 +17,7 @@ def load_results(folder, name):
     return results
 
 
+@runs_on("torch")
 def test_fit_speed_quick(tmp_path):
     output = run_script("benchmarks/fit_speed.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"fit_speed_{keras.backend.backend()}")
@@ -27,6 +30,7 @@ def test_fit_speed_quick(tmp_path):
     assert "| / floor |" in output
 
 
+@runs_on("tensorflow")
 def test_kernel_error_quick(tmp_path):
     run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"kernel_error_{keras.backend.backend()}")
@@ -41,6 +45,7 @@ def test_kernel_error_quick(tmp_path):
         assert 0.5 < accuracy["mean"] <= 1
 
 
+@runs_on("tensorflow")
 def test_laplacian_error_quick(tmp_path):
     run_script("benchmarks/laplacian_error.py", "--quick", "--out", tmp_path)
     results = json.loads((tmp_path / "laplacian_error.json").read_text())
@@ -53,11 +58,7 @@ def test_laplacian_error_quick(tmp_path):
         assert all(0 < error < 2 for error in errors.values())
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="backend-neutral script; its models run on every backend in "
-    "test_examples, and its published table is measured on JAX",
-)
+@runs_on("jax")
 def test_accuracy_quick(tmp_path):
     output = run_script("benchmarks/accuracy.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, "accuracy")
@@ -87,11 +88,7 @@ def test_accuracy_quick(tmp_path):
     assert "most accurate of our models smaller than the MLP" in output
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="backend-neutral script; compress runs on every backend in "
-    "test_compress, and its published tables are measured on JAX",
-)
+@runs_on("jax")
 def test_compress_quick(tmp_path):
     output = run_script(
         "benchmarks/compress.py",
@@ -118,11 +115,7 @@ def test_compress_quick(tmp_path):
     assert "| compress into cz |" in output
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="backend-neutral script of backend-tested layers; its published "
-    "tables are measured per backend by hand",
-)
+@runs_on("jax")
 def test_wide_tasks_quick(tmp_path):
     output = run_script("benchmarks/wide_tasks.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"wide_tasks_{keras.backend.backend()}")

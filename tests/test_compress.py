@@ -33,6 +33,7 @@ def mlp(d=16, widths=(128, 64), outputs=10, activation=None):
     )
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(("d", "units"), [(8, 8), (6, 20), (20, 6), (7, 3)])
 def test_cz_projection_keeps_the_structured_entries(d, units, rng):
     dense = built_dense(d, units, rng, activation="tanh")
@@ -51,6 +52,7 @@ def test_cz_projection_keeps_the_structured_entries(d, units, rng):
     np.testing.assert_allclose(to_numpy(layer(x)), expected, atol=1e-5)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(("d", "units"), [(16, 16), (12, 16), (5, 16)])
 def test_fastfood_projection_is_the_least_squares_fit(d, units, rng):
     """G from `lstsq` over all G (S = 1), then each S_j from its own column."""
@@ -85,6 +87,7 @@ def test_fastfood_projection_is_the_least_squares_fit(d, units, rng):
     assert np.linalg.norm(fitted - kernel) < fresh_error
 
 
+@pytest.mark.backend_independent
 def test_fastfood_projection_with_trimmed_rows_still_helps(rng):
     dense = built_dense(10, 20, rng)  # n = 16, two blocks, 12 rows trimmed
     kernel = to_numpy(dense.kernel)
@@ -310,3 +313,26 @@ def test_rank_three_inputs(rng):
     assert isinstance(student.get_layer("wide"), FastfoodDense)
     assert student.predict(x, verbose=0).shape == (64, 3)
     assert 0 < student.compression_report.layers[0].fitted_error < 1.5
+
+
+def test_compression_is_a_package_and_each_structure_owns_its_projection(rng):
+    from keras_crosswise import compression
+    from keras_crosswise.compression.structures import STRUCTURES
+
+    assert compression.compress is compress and compression.compress_layer is (
+        compress_layer
+    )
+    assert keras_crosswise.CompressionReport is compression.CompressionReport
+    dense = built_dense(12, 16, rng, activation="relu")
+    for into, cls in STRUCTURES.items():
+        direct = cls.from_dense(dense, seed=5) if into == "fastfood" else None
+        direct = direct or cls.from_dense(dense)
+        via = compress_layer(dense, into=into, seed=5)
+        np.testing.assert_array_equal(
+            to_numpy(direct.to_dense_kernel()), to_numpy(via.to_dense_kernel())
+        )
+        assert direct.activation is dense.activation
+    with pytest.raises(TypeError, match=r"`dense` must be a keras\.layers\.Dense"):
+        CZDense.from_dense(CZDense(4))
+    with pytest.raises(ValueError, match=r"`dense` .* must be built"):
+        FastfoodDense.from_dense(keras.layers.Dense(4))

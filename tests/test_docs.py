@@ -1,11 +1,11 @@
-"""The documentation site builds and reads offline (file://, no network)."""
+"""The documentation site builds with `--strict` (the test command's only docs
+build) and reads offline (file://, no network)."""
 
 import os
 import re
 import subprocess
 import sys
 
-import keras
 import pytest
 
 from script_runner import ROOT
@@ -27,9 +27,7 @@ def site(tmp_path_factory):
     return out
 
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "jax", reason="backend-independent: built once"
-)
+pytestmark = pytest.mark.backend_independent
 
 
 def test_math_is_rendered_at_build_time(site):

@@ -40,8 +40,13 @@ def run_python(args, backend, **kwargs):
 
 @pytest.fixture(scope="session")
 def zoo_by_backend(tmp_path_factory):
-    """The zoo saved under every backend: this one in-process, others in
+    """The zoo saved under every backend: the folder CROSSWISE_ZOO names
+    (the test command saves it there once per backend, for all three
+    backends' runs), else this backend in-process and the others in
     subprocesses (a backend is fixed per process)."""
+    prebuilt = os.environ.get("CROSSWISE_ZOO")
+    if prebuilt:
+        return pathlib.Path(prebuilt)
     root = tmp_path_factory.mktemp("zoo")
     for backend in BACKENDS:
         if backend == CURRENT:
@@ -109,6 +114,7 @@ def test_golden_files_cover_every_layer():
     assert sorted(p.stem for p in GOLDEN_DIR.glob("*.keras")) == sorted(LAYERS)
 
 
+@pytest.mark.backend_independent
 def test_loading_without_import_names_the_class(tmp_path):
     model = build_model("CZDense")
     model.save(tmp_path / "model.keras")

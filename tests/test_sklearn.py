@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from keras_crosswise.sklearn import McKernelSampler
 
 
+@pytest.mark.backend_independent
 @parametrize_with_checks([McKernelSampler()])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own estimator contract, with no expected failures
@@ -23,6 +24,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.backend_independent
 def test_pipeline_on_digits_matches_rbf_sampler():
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x / 16, y, random_state=0)
@@ -49,6 +51,7 @@ def test_transform_shape_dtype_and_kernel(rng):
     assert clone(sampler).get_params() == sampler.get_params()
 
 
+@pytest.mark.backend_independent
 def test_errors(rng):
     x = rng.standard_normal((5, 4))
     with pytest.raises(NotFittedError):
@@ -64,6 +67,7 @@ def test_errors(rng):
         McKernelSampler(8, dtype="float16").fit(x)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("n_components", [1, 7, 25])
 def test_odd_n_components_trims_the_last_sine(n_components, rng):
     """ceil(n / 2) frequencies; the odd count drops the last sine column."""
@@ -75,6 +79,7 @@ def test_odd_n_components_trims_the_last_sine(n_components, rng):
     np.testing.assert_array_equal(odd, even[:, :n_components])
 
 
+@pytest.mark.backend_independent
 def test_odd_n_components_bias_stays_within_its_bound(rng):
     """Averaged over seeds, the Gram estimate of an odd count is within
     1 / (n + 1) of the kernel (its documented bias bound) plus noise."""
@@ -92,6 +97,7 @@ def test_odd_n_components_bias_stays_within_its_bound(rng):
     assert bias < 1 / (n + 1) + 0.03, bias
 
 
+@pytest.mark.backend_independent
 def test_grid_search_over_odd_and_even_n_components():
     x, y = load_digits(return_X_y=True)
     pipe = make_pipeline(McKernelSampler(sigma=2.0, random_state=0), RidgeClassifier())

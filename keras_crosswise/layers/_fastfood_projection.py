@@ -4,43 +4,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import check_weight_size
-from keras_crosswise.initializers._numpy_random import NumpyRandomInitializer
+from keras_crosswise._validation import check_weight_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
+from keras_crosswise.initializers.random_draws import ReciprocalNormal, StandardNormal
 from keras_crosswise.initializers.random_permutation import RandomPermutation
 from keras_crosswise.ops._tensors import working_dtype
 from keras_crosswise.ops.fastfood import fastfood
-from keras_crosswise.ops.hadamard import next_power_of_two, pad_to_power_of_two
-
-
-def offset_seed(seed, offset):
-    """A distinct seed per weight from the layer's seed (`None` stays `None`)."""
-    return None if seed is None else seed + offset
-
-
-class StandardNormal(NumpyRandomInitializer):
-    """I.i.d. N(0, 1) drawn with NumPy (the same values on every backend)."""
-
-    def sample(self, rng, shape):
-        return rng.standard_normal(shape)
-
-
-class StandardCauchy(NumpyRandomInitializer):
-    """I.i.d. standard Cauchy drawn with NumPy (the Laplacian kernel's W)."""
-
-    def sample(self, rng, shape):
-        return rng.standard_cauchy(shape)
-
-
-class _ReciprocalNormal(NumpyRandomInitializer):
-    """`1 / g` for g ~ N(0, 1): a random sign times the Cauchy radial factor
-    `1 / |g|` (B of the Laplacian kernel's features)."""
-
-    def sample(self, rng, shape):
-        return 1.0 / rng.standard_normal(shape)
+from keras_crosswise.ops.hadamard import (
+    next_power_of_two,
+    pad_to_power_of_two,
+    resolve_method,
+)
 
 
 def check_structure(kernel, structure, structures):
@@ -60,14 +37,14 @@ def check_structure(kernel, structure, structures):
 
 
 def default_signs(seed):
-    return RademacherSigns(seed=offset_seed(seed, 0))
+    return RademacherSigns(seed=offset_seed(seed, "signs"))
 
 
 def default_gaussian(seed, normalized=False):
     """G: standard normal; with `normalized`, rows rescaled to ||G||^2 = n."""
     if normalized:
-        return NormalizedGaussian(seed=offset_seed(seed, 2))
-    return StandardNormal(seed=offset_seed(seed, 2))
+        return NormalizedGaussian(seed=offset_seed(seed, "gaussian"))
+    return StandardNormal(seed=offset_seed(seed, "gaussian"))
 
 
 class FastfoodProjection:
@@ -82,6 +59,10 @@ class FastfoodProjection:
     On load, each row of `permutation` must be a permutation of `0..n-1`: a
     corrupted or edited file would otherwise gather out of range (an opaque
     backend error, or NaN on JAX) or silently compute a wrong product.
+
+    The layer's `build` calls `build_fastfood` (or `build_kernel_features`),
+    which also fixes the `fwht` method for n on this backend and device
+    (`fwht_method`), so that `call` looks nothing up while traced.
     """
 
     def build_fastfood(
@@ -95,12 +76,13 @@ class FastfoodProjection:
         shape = (-(-outputs // padded), padded)
         check_weight_size(type(self).__name__, "signs", shape)
         self.fastfood_outputs, self.padded_dim = outputs, padded
+        self.fwht_method = resolve_method(padded)
         self.signs = self.add_weight(name="signs", shape=shape, autocast=False, **signs)
         self.permutation = self.add_weight(
             name="permutation",
             shape=shape,
             dtype="int32",
-            initializer=RandomPermutation(seed=offset_seed(seed, 1)),
+            initializer=RandomPermutation(seed=offset_seed(seed, "permutation")),
             trainable=False,
         )
         self.gaussian = self.add_weight(
@@ -142,15 +124,15 @@ class FastfoodProjection:
         """
         padded = next_power_of_two(input_dim)
         if kernel == "matern":
-            lengths = MaternScaling(matern_t, padded, offset_seed(seed, 3))
+            lengths = MaternScaling(matern_t, padded, offset_seed(seed, "scale"))
         else:
-            lengths = ChiScaling(padded, seed=offset_seed(seed, 3))
+            lengths = ChiScaling(padded, seed=offset_seed(seed, "scale"))
         if kernel == "laplacian":
-            signs = _ReciprocalNormal(seed=offset_seed(seed, 0))
+            signs = ReciprocalNormal(seed=offset_seed(seed, "signs"))
         else:
             signs = default_signs(seed)
         if structure == "orthogonal":
-            gaussian = RademacherSigns(seed=offset_seed(seed, 2))
+            gaussian = RademacherSigns(seed=offset_seed(seed, "gaussian"))
         else:
             gaussian = default_gaussian(seed)
 
@@ -177,7 +159,10 @@ class FastfoodProjection:
         n, the blocks' outputs concatenated and trimmed. Computed in float32
         (float64 for a float64 layer)."""
         x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
-        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
+        method, max_factor = self.fwht_method
+        mixed = fastfood(
+            x, self.signs, self.permutation, self.gaussian, method, max_factor
+        )
         return mixed[..., : self.fastfood_outputs] * self.row_scale
 
     def load_own_variables(self, store):

@@ -1,45 +1,66 @@
 """The Keras surface shared by the dense replacements (CZDense, FastfoodDense)."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
-from keras_crosswise.layers._components import components_config, weight_components
-from keras_crosswise.layers._feature_layer import FeatureAxisLayer
+from keras_crosswise._validation import (
+    MAX_WEIGHT_ELEMENTS,
+    check_feature_axis,
+    check_positive_int,
+)
 
 
-class StructuredDense(FeatureAxisLayer):
+class StructuredDense(keras.layers.Layer):
     """`activation(W_hat x + bias)` for a structured W_hat given by a subclass.
 
-    Subclasses create their weights in `build_structure(input_dim)`, compute
-    `W_hat x` (no bias, no activation) in `linear(inputs)`, and list their
-    initializer, regularizer and constraint arguments in `COMPONENTS`, set
-    with `set_components` in `__init__`; `bias_*` are among them.
+    As `keras.layers.Dense`, on the last axis of inputs of any rank >= 2.
+    A subclass creates its weights in `build_kernel(input_dim)`, computes
+    `W_hat x` (no bias, no activation) in `linear(inputs)`, and joins
+    `compress` by a `from_dense(dense)` class method, built on
+    `_replace_dense`.
     """
 
-    COMPONENTS = ()
-
     def __init__(
-        self, units, activation=None, use_bias=True, activity_regularizer=None, **kwargs
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        bias_initializer="zeros",
+        bias_regularizer=None,
+        activity_regularizer=None,
+        bias_constraint=None,
+        **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
 
-    def build_structure(self, input_dim):
+    def build_kernel(self, input_dim):
         raise NotImplementedError
 
     def linear(self, inputs):
         raise NotImplementedError
 
-    def build_features(self, input_dim):
-        self.build_structure(input_dim)
+    def build(self, input_shape):
+        self.input_dim = check_feature_axis(type(self).__name__, input_shape)
+        self.build_kernel(self.input_dim)  # W_hat's weights first: saved order
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self.units,), **weight_components(self, "bias")
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.input_dim})
 
     def call(self, inputs):
         outputs = ops.cast(self.linear(inputs), self.compute_dtype)
@@ -63,6 +84,31 @@ class StructuredDense(FeatureAxisLayer):
             )
         return self.linear(ops.eye(self.input_dim))
 
+    @classmethod
+    def _replace_dense(cls, dense, project, **kwargs):
+        """A built `cls` with `dense`'s name, units, activation, bias and dtype
+        policy, its structured weights `project(kernel, layer)` (a dict of
+        NumPy arrays by attribute name) from `dense`'s float64 kernel
+        `(input_dim, units)`. `kwargs` go to the constructor."""
+        check_trained_dense(dense)
+        kernel = np.asarray(ops.convert_to_numpy(dense.kernel), "float64")
+        layer = cls(
+            dense.units,
+            activation=dense.activation,
+            use_bias=dense.use_bias,
+            name=dense.name,
+            dtype=dense.dtype_policy,
+            **kwargs,
+        )
+        layer.build((None, kernel.shape[0]))
+        weights = project(kernel, layer)
+        if dense.use_bias:
+            weights["bias"] = ops.convert_to_numpy(dense.bias)
+        for name, value in weights.items():
+            variable = getattr(layer, name)
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        return layer
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -70,11 +116,31 @@ class StructuredDense(FeatureAxisLayer):
                 "units": self.units,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 # Older Keras (3.2) leaves it out of the base layer config.
                 "activity_regularizer": keras.regularizers.serialize(
                     self.activity_regularizer
                 ),
-                **components_config(self, self.COMPONENTS),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )
         return config
+
+
+def check_trained_dense(dense, argument="dense"):
+    """A clear error unless `dense` is a built, float `keras.layers.Dense`."""
+    if not isinstance(dense, keras.layers.Dense):
+        raise TypeError(
+            f"`{argument}` must be a keras.layers.Dense; got {type(dense).__name__}."
+        )
+    if not dense.built:
+        raise ValueError(
+            f"`{argument}` '{dense.name}' must be built (call it on data or "
+            "`build((None, features))` first)."
+        )
+    if getattr(dense, "quantization_mode", None) is not None:
+        raise ValueError(
+            f"`{argument}` '{dense.name}' is quantized "
+            f"({dense.quantization_mode!r}); use the float model."
+        )

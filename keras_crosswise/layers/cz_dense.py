@@ -1,11 +1,11 @@
 """CZDense: a dense layer whose weight matrix is made of diagonal blocks."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_crosswise._validation import check_positive_int, check_weight_size
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
-from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._structured_dense import StructuredDense
 
 
@@ -42,7 +42,7 @@ class CZDense(StructuredDense):
         use_bias: whether the layer adds a bias vector.
         kernel_initializer: initializer of the diagonal weights. Defaults to
             `IdentityDiagonal()` (all ones), so a square layer starts as the
-            identity; see the README for how this default was chosen.
+            identity; see docs/guide.md for how this default was chosen.
         bias_initializer: initializer of the bias vector.
         kernel_regularizer: regularizer applied to the diagonal weights, e.g.
             `keras_crosswise.regularizers.IdentityL2`.
@@ -79,18 +79,6 @@ class CZDense(StructuredDense):
         Sec. 3.1).
     """
 
-    COMPONENTS = (
-        "kernel_initializer",
-        "bias_initializer",
-        "kernel_regularizer",
-        "bias_regularizer",
-        "kernel_constraint",
-        "bias_constraint",
-        "low_rank_initializer",
-        "low_rank_regularizer",
-        "low_rank_constraint",
-    )
-
     def __init__(
         self,
         units,
@@ -109,28 +97,35 @@ class CZDense(StructuredDense):
         low_rank_constraint=None,
         **kwargs,
     ):
-        super().__init__(units, activation, use_bias, activity_regularizer, **kwargs)
-        self.rank = None if rank is None else check_positive_int("rank", rank)
-        set_components(
-            self,
-            kernel_initializer=(
-                IdentityDiagonal() if kernel_initializer is None else kernel_initializer
-            ),
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
             bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
             bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
+            activity_regularizer=activity_regularizer,
             bias_constraint=bias_constraint,
-            low_rank_initializer=low_rank_initializer,
-            low_rank_regularizer=low_rank_regularizer,
-            low_rank_constraint=low_rank_constraint,
+            **kwargs,
         )
+        if kernel_initializer is None:
+            kernel_initializer = IdentityDiagonal()
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.rank = None if rank is None else check_positive_int("rank", rank)
+        self.low_rank_initializer = keras.initializers.get(low_rank_initializer)
+        self.low_rank_regularizer = keras.regularizers.get(low_rank_regularizer)
+        self.low_rank_constraint = keras.constraints.get(low_rank_constraint)
 
-    def build_structure(self, input_dim):
+    def build_kernel(self, input_dim):
         kernel_shape = (max(input_dim, self.units),)
         check_weight_size(self.__class__.__name__, "kernel", kernel_shape)
         self.kernel = self.add_weight(
-            name="kernel", shape=kernel_shape, **weight_components(self, "kernel")
+            name="kernel",
+            shape=kernel_shape,
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         if self.rank is not None:
             for name, shape in (
@@ -139,7 +134,11 @@ class CZDense(StructuredDense):
             ):
                 check_weight_size(self.__class__.__name__, name, shape)
                 weight = self.add_weight(
-                    name=name, shape=shape, **weight_components(self, "low_rank")
+                    name=name,
+                    shape=shape,
+                    initializer=self.low_rank_initializer,
+                    regularizer=self.low_rank_regularizer,
+                    constraint=self.low_rank_constraint,
                 )
                 setattr(self, name, weight)
 
@@ -175,5 +174,69 @@ class CZDense(StructuredDense):
             outputs = ops.sum(blocks, axis=-2)
         return outputs
 
+    @classmethod
+    def from_dense(cls, dense):
+        """A CZDense closest to a trained `keras.layers.Dense`.
+
+        Keeps the Dense layer's name, `units`, `activation`, `use_bias`,
+        dtype policy and bias, built for its input width. The diagonals are
+        the entries of the trained kernel that the diagonal blocks keep:
+        every other entry of W_hat is zero, so this is the exact
+        least-squares (Frobenius) projection of the kernel onto the
+        structure (Eq. 5-6, Sec. 3.1). Regularizers and constraints are not
+        carried over.
+
+        Args:
+            dense: a built, float `keras.layers.Dense`.
+
+        Returns:
+            A built `CZDense`.
+
+        Example:
+
+        >>> dense = keras.layers.Dense(8)
+        >>> dense.build((None, 8))
+        >>> layer = CZDense.from_dense(dense)
+        >>> kernel = keras.ops.convert_to_numpy(dense.kernel)
+        >>> diagonal = keras.ops.convert_to_numpy(layer.kernel)
+        >>> print(np.allclose(diagonal, np.diag(kernel)))
+        True
+        """
+        return cls._replace_dense(dense, _project_diagonal_blocks)
+
     def get_config(self):
-        return {**super().get_config(), "rank": self.rank}
+        config = super().get_config()
+        config.update(
+            {
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "rank": self.rank,
+                "low_rank_initializer": keras.initializers.serialize(
+                    self.low_rank_initializer
+                ),
+                "low_rank_regularizer": keras.regularizers.serialize(
+                    self.low_rank_regularizer
+                ),
+                "low_rank_constraint": keras.constraints.serialize(
+                    self.low_rank_constraint
+                ),
+            }
+        )
+        return config
+
+
+def _project_diagonal_blocks(kernel, layer):
+    """The entries of the Dense `kernel` `(d, units)` that W_hat keeps."""
+    d, units = kernel.shape
+    if units >= d:  # output j sees input j % d
+        columns = np.arange(units)
+        return {"kernel": kernel[columns % d, columns]}
+    rows = np.arange(d)  # input i reaches output i % units
+    return {"kernel": kernel[rows, rows % units]}

@@ -2,15 +2,16 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_crosswise._validation import check_seed
-from keras_crosswise.layers._components import set_components, weight_components
 from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     default_gaussian,
     default_signs,
 )
 from keras_crosswise.layers._structured_dense import StructuredDense
+from keras_crosswise.ops.hadamard import fwht
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -36,7 +37,7 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
     `E[y_i^2] = E[x^2]` (H H = n I, mean G^2 = 1 exactly, and d of the n
     padded inputs are real). The `scale` vector is then the per-output gain: for a ReLU
     stack, `scale_initializer=IdentityDiagonal(gain=2 ** 0.5)` keeps the
-    second moment (see `tests/test_fastfood_dense.py` for 10-layer stacks).
+    second moment through deep stacks (docs/guide.md).
 
     Args:
         units: positive integer, dimensionality of the output space.
@@ -85,12 +86,6 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         Reducing Over-parametrization in Neural Networks", arXiv:1905.10324.
     """
 
-    COMPONENTS = tuple(
-        f"{weight}_{kind}"
-        for kind in ("initializer", "regularizer", "constraint")
-        for weight in ("signs", "gaussian", "scale", "bias")
-    )
-
     def __init__(
         self,
         units,
@@ -112,39 +107,50 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         seed=None,
         **kwargs,
     ):
-        super().__init__(units, activation, use_bias, activity_regularizer, **kwargs)
-        self.seed = check_seed(seed)
-        set_components(
-            self,
-            signs_initializer=(
-                default_signs(self.seed)
-                if signs_initializer is None
-                else signs_initializer
-            ),
-            gaussian_initializer=(
-                default_gaussian(self.seed, normalized=True)
-                if gaussian_initializer is None
-                else gaussian_initializer
-            ),
-            scale_initializer=scale_initializer,
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
             bias_initializer=bias_initializer,
-            signs_regularizer=signs_regularizer,
-            gaussian_regularizer=gaussian_regularizer,
-            scale_regularizer=scale_regularizer,
             bias_regularizer=bias_regularizer,
-            signs_constraint=signs_constraint,
-            gaussian_constraint=gaussian_constraint,
-            scale_constraint=scale_constraint,
+            activity_regularizer=activity_regularizer,
             bias_constraint=bias_constraint,
+            **kwargs,
         )
+        self.seed = check_seed(seed)
+        if signs_initializer is None:
+            signs_initializer = default_signs(self.seed)
+        if gaussian_initializer is None:
+            gaussian_initializer = default_gaussian(self.seed, normalized=True)
+        self.signs_initializer = keras.initializers.get(signs_initializer)
+        self.gaussian_initializer = keras.initializers.get(gaussian_initializer)
+        self.scale_initializer = keras.initializers.get(scale_initializer)
+        self.signs_regularizer = keras.regularizers.get(signs_regularizer)
+        self.gaussian_regularizer = keras.regularizers.get(gaussian_regularizer)
+        self.scale_regularizer = keras.regularizers.get(scale_regularizer)
+        self.signs_constraint = keras.constraints.get(signs_constraint)
+        self.gaussian_constraint = keras.constraints.get(gaussian_constraint)
+        self.scale_constraint = keras.constraints.get(scale_constraint)
 
-    def build_structure(self, input_dim):
+    def build_kernel(self, input_dim):
         self.build_fastfood(
             input_dim,
             self.units,
-            signs=weight_components(self, "signs"),
-            gaussian=weight_components(self, "gaussian"),
-            scale=weight_components(self, "scale"),
+            signs={
+                "initializer": self.signs_initializer,
+                "regularizer": self.signs_regularizer,
+                "constraint": self.signs_constraint,
+            },
+            gaussian={
+                "initializer": self.gaussian_initializer,
+                "regularizer": self.gaussian_regularizer,
+                "constraint": self.gaussian_constraint,
+            },
+            scale={
+                "initializer": self.scale_initializer,
+                "regularizer": self.scale_regularizer,
+                "constraint": self.scale_constraint,
+            },
             seed=self.seed,
         )
 
@@ -159,5 +165,93 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         for a float64 layer)."""
         return self.fastfood_projection(inputs) * self.normalization
 
+    @classmethod
+    def from_dense(cls, dense, seed=None):
+        """A FastfoodDense fitted in closed form to a trained `keras.layers.Dense`.
+
+        Keeps the Dense layer's name, `units`, `activation`, `use_bias`,
+        dtype policy and bias, built for its input width. B and Pi are drawn
+        at random (from `seed`); then G and S are the least-squares fit of
+        the trained kernel (see `docs/compress.md`). A Fastfood matrix keeps
+        only a part of a dense kernel, so `compress` follows this with a fit
+        on data. Regularizers and constraints are not carried over.
+
+        Args:
+            dense: a built, float `keras.layers.Dense`.
+            seed: integer or `None`, the layer's seed (B and Pi).
+
+        Returns:
+            A built `FastfoodDense`.
+
+        Example:
+
+        >>> dense = keras.layers.Dense(64)
+        >>> dense.build((None, 32))
+        >>> layer = FastfoodDense.from_dense(dense, seed=0)
+        >>> layer.name == dense.name, layer.units, layer.input_dim
+        (True, 64, 32)
+        """
+        return cls._replace_dense(dense, _project_fastfood, seed=check_seed(seed))
+
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        config = super().get_config()
+        initializer = keras.initializers.serialize
+        regularizer = keras.regularizers.serialize
+        constraint = keras.constraints.serialize
+        config.update(
+            {
+                "signs_initializer": initializer(self.signs_initializer),
+                "gaussian_initializer": initializer(self.gaussian_initializer),
+                "scale_initializer": initializer(self.scale_initializer),
+                "signs_regularizer": regularizer(self.signs_regularizer),
+                "gaussian_regularizer": regularizer(self.gaussian_regularizer),
+                "scale_regularizer": regularizer(self.scale_regularizer),
+                "signs_constraint": constraint(self.signs_constraint),
+                "gaussian_constraint": constraint(self.gaussian_constraint),
+                "scale_constraint": constraint(self.scale_constraint),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _hadamard_rows(matrix):
+    """H @ matrix for an `(n, m)` NumPy matrix (H unnormalised, n a power of
+    two), in float64."""
+    transformed = fwht(np.ascontiguousarray(matrix.T, dtype="float32"))
+    return np.asarray(ops.convert_to_numpy(transformed), dtype="float64").T
+
+
+def _project_fastfood(kernel, layer):
+    """G and S of `layer` fitted to the Dense `kernel` `(d, units)`, B and Pi
+    kept (Eq. 14).
+
+    Block b computes the rows `normalization * S H G Pi H B` of W = K^T.
+    With `A = Pi H B` restricted to the d real inputs and H H = n I,
+    `||c H G A - T||_F` equals `sqrt(n) ||c G A - H T / n||_F`, so each
+    g_k has a closed form (row `k` of `A` against row `k` of `H T / n`).
+    Given G, each s_j is then the least-squares gain of row j. Rows past
+    `units` in the last block are fitted to zero.
+    """
+    signs = ops.convert_to_numpy(layer.signs)
+    permutation = ops.convert_to_numpy(layer.permutation)
+    normalization = layer.normalization
+    d, units = kernel.shape
+    blocks, n = signs.shape
+    target = np.zeros((blocks * n, d))
+    target[:units] = kernel.T
+    target = target.reshape(blocks, n, d)
+    hadamard_of_signs = _hadamard_rows(np.eye(n)[:, :d])  # H restricted to d columns
+    gaussian = np.empty((blocks, n))
+    rows = np.empty((blocks, n, d))
+    for block in range(blocks):
+        mixed = hadamard_of_signs[permutation[block]] * signs[block][:d]  # Pi H B
+        residual = _hadamard_rows(target[block]) / n
+        gaussian[block] = np.sum(mixed * residual, axis=1) / (
+            normalization * np.sum(mixed * mixed, axis=1)
+        )
+        rows[block] = normalization * _hadamard_rows(gaussian[block][:, None] * mixed)
+    rows = rows.reshape(blocks * n, d)[:units]
+    norms = np.sum(rows * rows, axis=1)
+    gains = np.sum(rows * kernel.T, axis=1) / np.where(norms > 0, norms, 1.0)
+    return {"gaussian": gaussian, "scale": gains}

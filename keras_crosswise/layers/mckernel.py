@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_crosswise._validation import (
     MAX_WEIGHT_ELEMENTS,
+    check_feature_axis,
     check_positive_int,
     check_positive_real,
     check_seed,
@@ -15,14 +16,13 @@ from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     check_structure,
 )
-from keras_crosswise.layers._feature_layer import FeatureAxisLayer
 
 KERNELS = ("gaussian", "matern", "laplacian")
 STRUCTURES = ("fastfood", "orthogonal")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class McKernel(FastfoodProjection, FeatureAxisLayer):
+class McKernel(FastfoodProjection, keras.layers.Layer):
     """Random kernel features `[cos(Z_hat x), sin(Z_hat x)] / sqrt(D)` (McKernel).
 
     `Z_hat = 1 / (sigma sqrt(n)) C H G Pi H B` (Eq. 14) approximates a dense
@@ -140,8 +140,12 @@ class McKernel(FastfoodProjection, FeatureAxisLayer):
         self.trainable_features = bool(trainable_features)
         self.trainable_sigma = bool(trainable_sigma)
         self.seed = check_seed(seed)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
 
-    def build_features(self, input_dim):
+    def build(self, input_shape):
+        input_dim = check_feature_axis(type(self).__name__, input_shape)
+        self.input_dim = input_dim
         self.build_kernel_features(
             input_dim,
             self.num_features,
@@ -159,24 +163,26 @@ class McKernel(FastfoodProjection, FeatureAxisLayer):
                 initializer=keras.initializers.Constant(np.log(self.sigma)),
             )
         self._apply_weight_flags()
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def _apply_weight_flags(self):
         # Every float weight is created trainable, which fixes the order of
-        # the saved variables (Keras saves trainable ones first); each then
-        # gets its own flag, unless the whole layer is frozen.
+        # the saved variables (Keras saves those created trainable first);
+        # each then gets its own flag, unless the whole layer is frozen.
         flags = {"signs": self.trainable_features, "gaussian": self.trainable_features}
         flags |= {"scale": self.trainable_features, "log_sigma": self.trainable_sigma}
-        for weight in self._trainable_variables:
-            weight.trainable = self.trainable and flags[weight.name]
+        for weight in self.weights:
+            if weight.name in flags:
+                weight.trainable = self.trainable and flags[weight.name]
 
     @property
     def trainable(self):
-        return FeatureAxisLayer.trainable.fget(self)
+        return keras.layers.Layer.trainable.fget(self)
 
     @trainable.setter
     def trainable(self, value):
         # Keras's setter marks every weight trainable; keep the fixed ones fixed.
-        FeatureAxisLayer.trainable.fset(self, value)
+        keras.layers.Layer.trainable.fset(self, value)
         if self.built:
             self._apply_weight_flags()
 

@@ -6,35 +6,30 @@ from keras import ops
 
 from keras_crosswise._validation import (
     MAX_WEIGHT_ELEMENTS,
+    check_feature_axis,
     check_positive_int,
     check_positive_real,
     check_seed,
     check_weight_size,
-)
-from keras_crosswise.initializers._numpy_random import NumpyRandomInitializer
-from keras_crosswise.layers._fastfood_projection import (
-    FastfoodProjection,
-    StandardCauchy,
-    StandardNormal,
-    check_structure,
     offset_seed,
 )
-from keras_crosswise.layers._feature_layer import FeatureAxisLayer
+from keras_crosswise.initializers.random_draws import (
+    StandardCauchy,
+    StandardNormal,
+    UniformPhase,
+)
+from keras_crosswise.layers._fastfood_projection import (
+    FastfoodProjection,
+    check_structure,
+)
 from keras_crosswise.ops._tensors import working_dtype
 
 KERNELS = ("gaussian", "laplacian")
 STRUCTURES = ("dense", "fastfood", "orthogonal")
 
 
-class _UniformPhase(NumpyRandomInitializer):
-    """Phases uniform on [0, 2 pi), drawn with NumPy (same on every backend)."""
-
-    def sample(self, rng, shape):
-        return rng.uniform(0.0, 2 * np.pi, shape)
-
-
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
+class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
     """Random Fourier features `cos(x W / scale + b)`: tf-keras's layer, on Keras 3.
 
     Keras 3 dropped `tf.keras.layers.experimental.RandomFourierFeatures`; this
@@ -129,6 +124,8 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
             )
         self.scale = None if scale is None else check_positive_real("scale", scale)
         self.seed = check_seed(seed)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
 
     @property
     def kernel(self):
@@ -137,7 +134,9 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
             return self.kernel_initializer.lower()
         return None
 
-    def build_features(self, input_dim):
+    def build(self, input_shape):
+        input_dim = check_feature_axis(type(self).__name__, input_shape)
+        self.input_dim = input_dim
         if self.scale is None:
             gaussian = self.kernel == "gaussian"
             self.scale = float(np.sqrt(input_dim / 2.0)) if gaussian else 1.0
@@ -155,9 +154,9 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
                 type(self).__name__, "unscaled_kernel", (input_dim, self.output_dim)
             )
             if self.kernel == "gaussian":
-                initializer = StandardNormal(offset_seed(seed, 0))
+                initializer = StandardNormal(offset_seed(seed, "signs"))
             elif self.kernel == "laplacian":
-                initializer = StandardCauchy(offset_seed(seed, 0))
+                initializer = StandardCauchy(offset_seed(seed, "signs"))
             else:
                 initializer = self.kernel_initializer
             self.unscaled_kernel = self.add_weight(
@@ -181,10 +180,11 @@ class RandomFourierFeatures(FastfoodProjection, FeatureAxisLayer):
         self.bias = self.add_weight(
             name="bias",
             shape=(self.output_dim,),
-            initializer=_UniformPhase(offset_seed(seed, 5)),
+            initializer=UniformPhase(offset_seed(seed, "phase")),
             trainable=False,
             autocast=False,
         )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
         # In float32 under mixed precision: cos of large arguments needs it.

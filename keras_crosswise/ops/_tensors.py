@@ -51,12 +51,20 @@ def working_dtype(dtype):
 @contextlib.contextmanager
 def _quiet_trace():
     """Silences torch's TracerWarning for a value the trace must record as a
-    constant: the sizes and constants below are fixed by the model."""
-    with warnings.catch_warnings():
-        if keras.backend.backend() == "torch":
-            import torch
+    constant: the sizes and constants below are fixed by the model. Only
+    under a torch.jit trace (ONNX export), where the warning is raised;
+    elsewhere (and under torch.compile, which cannot trace
+    `warnings.catch_warnings`) it does nothing."""
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
 
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+    if not torch.jit.is_tracing():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         yield
 
 

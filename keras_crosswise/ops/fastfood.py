@@ -16,7 +16,7 @@ from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 from keras_crosswise.ops.hadamard import fwht
 
 
-def fastfood(x, signs, permutation, gaussian):
+def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     """Apply `H G Pi H B` (Eq. 14 without C and 1 / (sigma sqrt(n))) per block.
 
     Each of the `blocks` rows of `signs`, `permutation` and `gaussian` defines
@@ -30,6 +30,8 @@ def fastfood(x, signs, permutation, gaussian):
         permutation: `(blocks, n)` integer tensor, each row a permutation of
             `0 .. n - 1`.
         gaussian: `(blocks, n)`, the diagonal of G.
+        method: the `fwht` method of both transforms (see `fwht`).
+        max_factor: the `fwht` Kronecker factor size (see `fwht`).
 
     Returns:
         A tensor of shape `(..., blocks * n)` in the dtype of `x`.
@@ -51,7 +53,7 @@ def fastfood(x, signs, permutation, gaussian):
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
     blocks, n = (static_size(size) for size in signs.shape)  # static weight shapes
     symbolic = symbolic_call(
-        fastfood,
+        functools.partial(fastfood, method=method, max_factor=max_factor),
         lambda x, *_: keras.KerasTensor((*x.shape[:-1], blocks * n), dtype=x.dtype),
         x,
         signs,
@@ -66,21 +68,22 @@ def fastfood(x, signs, permutation, gaussian):
     rows = ops.reshape(x, (-1, n))
     if blocks > 1:
         rows = ops.tile(rows, [1, blocks])
-    rows = _fwht_per_block(rows * ops.reshape(signs, (-1,)), n)
+    rows = _fwht_per_block(rows * ops.reshape(signs, (-1,)), n, method, max_factor)
     # Row b of the permutation indexes into block b of the flattened rows.
     # Gathering rows of the transpose is an embedding lookup on every backend,
     # which all ONNX exporters support (a gather along axis 1 is not).
     offsets = constant(np.arange(blocks)[:, None] * n, "int32")
     index = ops.reshape(ops.cast(permutation, "int32") + offsets, (-1,))
     rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
-    rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n)
+    rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n, method, max_factor)
     return ops.reshape(rows, (*leading, blocks * n))
 
 
-def _fwht_per_block(rows, n):
+def _fwht_per_block(rows, n, method, max_factor):
     """`fwht` of each length-n block of the `(batch, blocks * n)` matrix."""
     width = static_size(rows.shape[-1])
-    return ops.reshape(fwht(ops.reshape(rows, (-1, n))), (-1, width))
+    transformed = fwht(ops.reshape(rows, (-1, n)), method=method, max_factor=max_factor)
+    return ops.reshape(transformed, (-1, width))
 
 
 def _permute_rows(table, index):

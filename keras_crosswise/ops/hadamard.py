@@ -1,8 +1,6 @@
 """The fast Walsh-Hadamard transform (H in Eq. 14) in pure `keras.ops`."""
 
 import functools
-import json
-import pathlib
 
 import keras
 import numpy as np
@@ -18,11 +16,6 @@ from keras_crosswise.ops._tensors import (
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
-# What method="auto" picks, per backend, device ("cpu" or "gpu") and n: the
-# fastest method (and Kronecker factor size) that benchmarks/fwht_methods.py
-# measured for a batch of 256 rows, written by its `--write-table`. Sizes
-# past the table use its largest entry; a device not in it uses "cpu".
-AUTO_TABLE = pathlib.Path(__file__).with_name("fwht_methods.json")
 METHODS = ("auto", "matmul", "kronecker", "butterfly")
 
 
@@ -109,21 +102,18 @@ def _transform_rows(x, n, method, max_factor):
     return x
 
 
-@functools.cache
-def auto_table():
-    """The measured `method="auto"` table: backend -> device -> n -> `[method,
-    max_factor]` (see `AUTO_TABLE`)."""
-    return json.loads(AUTO_TABLE.read_text())
-
-
-def device_kind():
-    """`"gpu"` if this backend computes on a GPU by default, else `"cpu"`."""
-    return _device_kind(keras.backend.backend())
+def device_kind(x=None):
+    """`"gpu"` if this backend computes on a GPU by default (or, on PyTorch,
+    if the tensor `x` lives on one), else `"cpu"`."""
+    backend = keras.backend.backend()
+    if backend == "torch" and x is not None and hasattr(x, "device"):
+        return "gpu" if x.device.type == "cuda" else "cpu"
+    return _default_device_kind(backend)
 
 
 @functools.cache
-def _device_kind(backend):
-    # Asked once per backend: `fwht` consults it on every (eager) call.
+def _default_device_kind(backend):
+    # Asked once per backend: an eager `fwht` call with `method="auto"` needs it.
     if backend == "jax":
         import jax
 
@@ -139,39 +129,57 @@ def _device_kind(backend):
     return "cpu"
 
 
-@functools.cache
-def _auto_choice(backend, device, n):
-    by_device = auto_table().get(backend, auto_table()["torch"])
-    by_size = by_device.get(device, by_device["cpu"])
-    sizes = sorted(int(size) for size in by_size)
-    size = next((size for size in sizes if size >= n), sizes[-1])
-    method, max_factor = by_size[str(size)]
-    return method, max_factor
+def auto_method(n, backend, device):
+    """What `method="auto"` runs for size `n`: `(method, max_factor)`.
+
+    A dense product with H up to n = 128 on a CPU and n = 512 on a GPU;
+    above, H_n as a Kronecker product of near-equal factors of at most 64
+    (PyTorch, CPU), 128 (PyTorch, GPU), or 32 up to n = 1024 and 16 beyond
+    (TensorFlow and JAX). `benchmarks/fwht_methods.py` reports how far this
+    rule is from the fastest measured method at each size (docs/benchmarks.md).
+    """
+    if n <= (512 if device == "gpu" else 128):
+        return "matmul", None
+    if backend == "torch":
+        return "kronecker", 128 if device == "gpu" else 64
+    return "kronecker", 32 if n <= 1024 else 16
 
 
-def resolve_method(n, method="auto", max_factor=None):
-    """The `(method, max_factor)` that `fwht(..., method, max_factor)` runs
-    for size `n` on this backend and device: `"auto"` follows the measured
-    `AUTO_TABLE`; a Kronecker `max_factor` of `None` takes the table's factor
-    size where it picked Kronecker for `n`, else `MAX_FACTOR`."""
+def check_method(method, max_factor):
+    """Clear errors for a bad `method` or `max_factor` of `fwht`."""
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
     if max_factor is not None and (
-        not isinstance(max_factor, int)
+        isinstance(max_factor, bool)
+        or not isinstance(max_factor, int)
         or max_factor < 2
         or not is_power_of_two(max_factor)
     ):
         raise ValueError(
             f"`max_factor` must be None or a power of two >= 2; got {max_factor!r}."
         )
-    measured, measured_factor = _auto_choice(keras.backend.backend(), device_kind(), n)
-    if method == "auto":
-        method = measured
-    if method != "kronecker":
+
+
+def resolve_method(n, method="auto", max_factor=None, device=None):
+    """The `(method, max_factor)` that `fwht(..., method, max_factor)` runs
+    for size `n` on this backend and `device` (`"cpu"`, `"gpu"`, or `None`
+    for this backend's default): `"auto"` follows `auto_method`; a Kronecker
+    `max_factor` of `None` takes the rule's factor size where it picks
+    Kronecker for `n`, else `MAX_FACTOR`.
+
+    Layers resolve their method once, when they are built, and pass it to
+    `fwht` explicitly, so that nothing is looked up in traced code.
+    """
+    check_method(method, max_factor)
+    if method in ("matmul", "butterfly"):
         return method, None
-    if max_factor is None:
-        max_factor = measured_factor if measured == "kronecker" else MAX_FACTOR
-    return method, max_factor
+    if method == "kronecker" and max_factor is not None:
+        return method, max_factor
+    backend = keras.backend.backend()
+    chosen, chosen_factor = auto_method(n, backend, device or device_kind())
+    if method == "auto":
+        return chosen, chosen_factor
+    return method, chosen_factor if chosen == "kronecker" else MAX_FACTOR
 
 
 def _hadamard_with_self_adjoint_gradient(x, n, method, max_factor):
@@ -208,14 +216,13 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         x: tensor of shape `(..., n)` with n a power of two (see
             `pad_to_power_of_two`). n must be known when tracing.
         normalize: whether to scale by `1 / sqrt(n)`.
-        method: `"auto"` (the fastest measured for n on this backend and
-            device, from `AUTO_TABLE`: a dense matrix product for small n,
-            Kronecker factors or the butterfly above; see
-            docs/benchmarks.md), or force `"matmul"`, `"kronecker"` (H_n as
-            a Kronecker product of small Hadamard matrices, one einsum each)
+        method: `"auto"` (a short rule per backend and device, see
+            `auto_method`: a dense matrix product for small n, Kronecker
+            factors above), or force `"matmul"`, `"kronecker"` (H_n as a
+            Kronecker product of small Hadamard matrices, one matmul each)
             or `"butterfly"` (log2(n) stages of sums and differences).
         max_factor: for Kronecker, the largest factor (a power of two);
-            `None` takes the measured best for n.
+            `None` takes the rule's factor size for n.
 
     Returns:
         A tensor of the shape and dtype of `x`.
@@ -226,7 +233,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     [2. 2. 0. 0.]
     """
     (x,) = as_tensors(x)
-    resolve_method(1, method, max_factor)  # clear errors for bad arguments
+    check_method(method, max_factor)
     shape = ops.shape(x)
     n = shape[-1] if len(shape) else None
     n = static_size(n)  # a traced size (torch.jit) becomes static
@@ -247,8 +254,10 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     dtype = keras.backend.standardize_dtype(x.dtype)
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
+    if method == "auto" or max_factor is None:
+        method, max_factor = resolve_method(n, method, max_factor, device_kind(x))
     result = _hadamard_with_self_adjoint_gradient(
-        ops.cast(x, working_dtype(dtype)), n, *resolve_method(n, method, max_factor)
+        ops.cast(x, working_dtype(dtype)), n, method, max_factor
     )
     if normalize:
         result = result * float(1.0 / np.sqrt(n))

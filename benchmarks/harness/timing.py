@@ -10,7 +10,7 @@ import time
 import keras
 import numpy as np
 
-RESULTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+RESULTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
 
 
 def compile_function(fn):

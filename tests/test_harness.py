@@ -1,16 +1,18 @@
-"""The comparisons' shared helpers: equal-budget baselines and their verdict."""
+"""The benchmark harness: equal-budget baselines, their verdict, the data."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_crosswise.experiments import load_friedman1, trainable_count
-from keras_crosswise.experiments.baselines import (
+from harness import load_friedman1, trainable_count
+from harness.baselines import (
     low_rank_pair,
     verdict,
     widest_size,
     widest_within,
 )
+
+pytestmark = pytest.mark.backend_independent
 
 
 def mlp(width):

@@ -1,0 +1,128 @@
+"""The fitting stages of `compress`, on Keras's own `keras.distillation`."""
+
+import functools
+
+import keras
+import numpy as np
+
+
+def keras_distillation():
+    """`keras.distillation`, or a clear error on a Keras without it."""
+    try:
+        from keras import distillation
+    except ImportError:
+        distillation = None
+    if distillation is None or not hasattr(distillation, "Distiller"):
+        raise ImportError(
+            "keras_crosswise.compress needs keras.distillation (Keras >= 3.12); "
+            f"this is Keras {keras.__version__}. Upgrade with "
+            "`pip install -U keras`."
+        )
+    return distillation
+
+
+def label_loss(model, loss, y):
+    """The label loss: `loss`, else the teacher's compiled loss."""
+    if loss is None and getattr(model, "compiled", False):
+        loss = getattr(model, "loss", None)
+    if y is not None and loss is None:
+        raise ValueError(
+            "`y` was given but there is no label loss: pass `loss=` or compile "
+            "the teacher with its loss."
+        )
+    return loss
+
+
+def distil(
+    teacher,
+    student,
+    distillation_loss,
+    *,
+    epochs,
+    label_loss,
+    data,
+    optimizer,
+    verbose,
+):
+    """Fit `student` to `teacher` with `distillation_loss` (and `label_loss`
+    at weight 0.5 when given) on `data`, the positional `fit` arguments."""
+    distillation = keras_distillation()
+    distiller = distillation.Distiller(
+        teacher=teacher,
+        student=student,
+        distillation_losses=distillation_loss,
+        student_loss_weight=0.5 if label_loss is not None else 0.0,
+    )
+    distiller.compile(
+        optimizer=_fresh_optimizer(optimizer),
+        loss=label_loss if label_loss is not None else "mse",
+    )
+    distiller.fit(*data, epochs=epochs, verbose=verbose)
+
+
+def fit_layer(model, dense, replacement, fit, epochs):
+    """Fit `replacement` alone to `dense`'s pre-activation outputs, on the
+    teacher's inputs to `dense` (the teacher's layers stay frozen)."""
+    teacher_twin = keras.layers.Dense(
+        dense.units, use_bias=dense.use_bias, dtype=dense.dtype_policy
+    )
+    teacher_twin.build((None, dense.kernel.shape[0]))
+    teacher_twin.set_weights(dense.get_weights())
+    student_twin = type(replacement).from_config(
+        {**replacement.get_config(), "activation": None, "name": None}
+    )
+    student_twin.build((None, replacement.input_dim))
+    student_twin.set_weights(replacement.get_weights())
+    fit(
+        keras.Model(model.inputs, teacher_twin(dense.input)),
+        keras.Model(model.inputs, student_twin(dense.input)),
+        keras_distillation().FeatureDistillation(loss="mse"),
+        epochs=epochs,
+        label_loss=None,
+        verbose=0,  # the report gives each layer's error after this fit
+    )
+    replacement.set_weights(student_twin.get_weights())
+
+
+def _fresh_optimizer(optimizer):
+    optimizer = keras.optimizers.get(optimizer)
+    return type(optimizer).from_config(optimizer.get_config())
+
+
+def outputs_loss(temperature, teacher_outputs):
+    """The whole-model distillation loss: MSE of the outputs for
+    `temperature=None`, else KL of the tempered softmax of the logits (of
+    the log-probabilities, for a teacher whose outputs are probabilities)."""
+    distillation = keras_distillation()
+    if temperature is None:
+        return distillation.FeatureDistillation(loss="mse")
+    probabilities = (
+        teacher_outputs.shape[-1] > 1
+        and np.all(teacher_outputs >= 0)
+        and np.allclose(teacher_outputs.sum(axis=-1), 1.0, atol=1e-3)
+    )
+    kind = (
+        _probability_distillation(distillation)
+        if probabilities
+        else distillation.LogitsDistillation
+    )
+    # A KLDivergence instance, not the default "kl_divergence": Keras 3.15
+    # resolves that string to a function, which LogitsDistillation then
+    # applies to the raw logits instead of the tempered softmax.
+    return kind(temperature=temperature, loss=keras.losses.KLDivergence())
+
+
+@functools.cache
+def _probability_distillation(distillation):
+    class ProbabilityDistillation(distillation.LogitsDistillation):
+        """LogitsDistillation for models that output softmax probabilities:
+        `log p` equals the logits up to a per-row constant, which softmax
+        ignores, so the tempered distributions are the same."""
+
+        def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+            def log(p):
+                return keras.ops.log(keras.ops.maximum(p, 1e-7))
+
+            return super().compute_loss(log(teacher_outputs), log(student_outputs))
+
+    return ProbabilityDistillation

@@ -1,0 +1,180 @@
+"""`compress`: a trained Keras model with its big Dense layers made structured,
+initialised from the teacher, then distilled."""
+
+import functools
+import time
+
+from keras_crosswise._validation import (
+    LAYER_SEED_STRIDE,
+    check_positive_int,
+    check_positive_real,
+    check_seed,
+)
+from keras_crosswise.compression.cloning import (
+    clone_with,
+    layer_inputs,
+    trainable_flags_restored,
+)
+from keras_crosswise.compression.data import sample_inputs
+from keras_crosswise.compression.distillation import (
+    distil,
+    fit_layer,
+    keras_distillation,
+    label_loss,
+    outputs_loss,
+)
+from keras_crosswise.compression.report import build_report, layer_errors, single_output
+from keras_crosswise.compression.selection import check_model, choose_layers
+from keras_crosswise.compression.structures import check_into, compress_layer
+
+SAMPLE_ROWS = 4096
+
+
+def compress(
+    model,
+    x,
+    y=None,
+    *,
+    into="fastfood",
+    layers=None,
+    min_params=4096,
+    epochs=10,
+    layer_epochs=3,
+    batch_size=128,
+    optimizer="adam",
+    loss=None,
+    temperature=2.0,
+    seed=None,
+    verbose="auto",
+):
+    """A smaller copy of a trained model, its big Dense layers made structured.
+
+    Three steps, the teacher `model` left unchanged:
+
+    1. each chosen `Dense` becomes the layer `compress_layer` returns (same
+       name, units, activation, bias), every other layer is cloned with its
+       trained weights;
+    2. each replacement is fitted alone for `layer_epochs` to the teacher
+       layer's pre-activation outputs on the teacher's own inputs to it (a
+       layer-wise `keras.distillation.FeatureDistillation`);
+    3. the whole student is distilled on the teacher's outputs for `epochs`
+       with `keras.distillation.LogitsDistillation` (outputs that are
+       probabilities are compared through their logarithm), plus the label
+       loss when labels are given.
+
+    The returned model is a plain, uncompiled Keras model (compile it to
+    evaluate or fit it) with a `compression_report` attribute, also printed
+    when `verbose` is not 0. Only top-level, unshared Dense layers
+    are replaced: a Dense inside a nested model or called at two places is
+    refused when named and skipped otherwise. Needs `keras.distillation`
+    (Keras >= 3.12).
+
+    Args:
+        model: a trained, built Sequential or functional `keras.Model` with
+            one output.
+        x: the inputs to fit and distil on: arrays, a `tf.data.Dataset` or a
+            `keras.utils.PyDataset` (batches of inputs or `(inputs, labels)`).
+        y: labels for array `x`; `None` to distil on the teacher only.
+        into: `"fastfood"` (FastfoodDense) or `"cz"` (CZDense).
+        layers: `None` (every Dense whose kernel has at least `min_params`
+            weights, except the output layer: a small head whose every
+            logit counts), a list of layer names, or a callable
+            `layer -> bool` applied to the Dense layers.
+        min_params: the kernel size from which `layers=None` replaces a Dense.
+        epochs: distillation epochs of the whole student (0: none).
+        layer_epochs: layer-wise fitting epochs per replaced layer (0: none).
+        batch_size: batch size for array `x`.
+        optimizer: optimizer identifier or instance (a fresh copy per fit).
+        loss: the label loss; `None` uses the teacher's compiled loss.
+        temperature: the soft-logit temperature of LogitsDistillation; `None`
+            distils the outputs with mean squared error (regression).
+        seed: integer or `None`, the seed of the FastfoodDense replacements.
+        verbose: `"auto"`, 0, 1 or 2, as in `fit`, for the distillation of
+            the whole student (the layer-wise fits are silent); the report is
+            printed unless 0.
+
+    Returns:
+        The student `keras.Model`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> teacher = keras.Sequential([
+    ...     keras.Input((32,)),
+    ...     keras.layers.Dense(256, activation="relu"),
+    ...     keras.layers.Dense(10),
+    ... ])
+    >>> x = np.random.default_rng(0).standard_normal((256, 32)).astype("float32")
+    >>> student = keras_crosswise.compress(
+    ...     teacher, x, epochs=1, layer_epochs=1, verbose=0
+    ... )
+    >>> layer = student.layers[0]
+    >>> type(layer).__name__, layer.name == teacher.layers[0].name
+    ('FastfoodDense', True)
+    """
+    start = time.perf_counter()
+    keras_distillation()
+    into = check_into(into)
+    check_model(model)
+    min_params = check_positive_int("min_params", min_params)
+    epochs = _check_count("epochs", epochs)
+    layer_epochs = _check_count("layer_epochs", layer_epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if temperature is not None:
+        temperature = check_positive_real("temperature", temperature)
+    seed = check_seed(seed)
+    verbose = 1 if verbose == "auto" else verbose
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2; got {verbose!r}.")
+    sample, has_labels, arrays = sample_inputs(model, x, y, SAMPLE_ROWS)
+    teacher_outputs = single_output(model.predict(sample, batch_size, verbose=0))
+    chosen = choose_layers(model, layers, min_params)
+    labels = label_loss(model, loss, y) if has_labels else None
+    fit = functools.partial(
+        distil,
+        data=(x, y, batch_size) if arrays else (x,),
+        optimizer=optimizer,
+        verbose=verbose,
+    )
+
+    replacements = [
+        compress_layer(dense, into, _layer_seed(seed, i))
+        for i, dense in enumerate(chosen)
+    ]
+    pairs = list(zip(chosen, replacements, strict=True))
+    student = clone_with(model, {id(dense): new for dense, new in pairs})
+    with trainable_flags_restored(model):
+        model.trainable = False
+        hidden = layer_inputs(model, chosen, sample, batch_size)
+        errors = [layer_errors(chosen, replacements, hidden)]
+        for dense, replacement in pairs if layer_epochs else ():
+            fit_layer(model, dense, replacement, fit, layer_epochs)
+        errors.append(layer_errors(chosen, replacements, hidden))
+        if epochs:
+            loss_of_outputs = outputs_loss(temperature, teacher_outputs)
+            fit(model, student, loss_of_outputs, epochs=epochs, label_loss=labels)
+        errors.append(layer_errors(chosen, replacements, hidden))
+
+    student_outputs = single_output(student.predict(sample, batch_size, verbose=0))
+    student.compression_report = build_report(
+        model,
+        student,
+        into,
+        pairs,
+        errors,
+        (teacher_outputs, student_outputs),
+        time.perf_counter() - start,
+    )
+    if verbose:
+        print(student.compression_report)
+    return student
+
+
+def _check_count(name, value):
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    return check_positive_int(name, value)
+
+
+def _layer_seed(seed, index):
+    return None if seed is None else seed + LAYER_SEED_STRIDE * index

@@ -1,0 +1,98 @@
+"""Which Dense layers of a model `compress` replaces."""
+
+import keras
+
+from keras_crosswise._keras_internals import call_count
+
+
+def check_model(model):
+    """A clear error unless `model` is a built Sequential or functional model."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
+    # Functional models (and Sequential ones) are graphs of operations.
+    functional = isinstance(model, keras.Sequential) or hasattr(
+        type(model), "operations"
+    )
+    if not functional:
+        raise TypeError(
+            f"`model` must be a Sequential or functional keras.Model; "
+            f"'{model.name}' is a subclassed {type(model).__name__}, whose layers "
+            "compress cannot rewire. Compress its Dense layers by hand with "
+            "`keras_crosswise.compress_layer`."
+        )
+    if not model.built or not getattr(model, "inputs", None):
+        raise ValueError(
+            f"`model` '{model.name}' must be built with known inputs: train it, "
+            "or start it with `keras.Input(shape)`."
+        )
+
+
+def _why_not_replaceable(model, layer):
+    """`None` if `compress` can replace `layer`, else the reason."""
+    if not isinstance(layer, keras.layers.Dense):
+        return f"it is a {type(layer).__name__}, not a Dense layer"
+    if getattr(layer, "quantization_mode", None) is not None:
+        return f"it is quantized ({layer.quantization_mode!r})"
+    if layer not in model.layers:
+        return "it is inside a nested model (compress that model, or flatten)"
+    if call_count(layer) > 1:
+        return "it is shared (called at more than one place)"
+    return None
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def choose_layers(model, layers, min_params):
+    """The Dense layers of `model` that `layers` (None, names or a callable)
+    selects; a clear error for a named layer that cannot be replaced or for
+    an empty choice."""
+    everything = list(_all_layers(model))
+    if layers is None:
+        outputs = [id(tensor) for tensor in model.outputs]
+        chosen = [
+            layer
+            for layer in everything
+            if _why_not_replaceable(model, layer) is None
+            and layer.kernel.shape[0] * layer.kernel.shape[1] >= min_params
+            and id(layer.output) not in outputs
+        ]
+    elif callable(layers):
+        chosen = [
+            layer
+            for layer in everything
+            if _why_not_replaceable(model, layer) is None and layers(layer)
+        ]
+    elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
+        by_name = {layer.name: layer for layer in everything}
+        chosen = []
+        for name in layers:
+            if name not in by_name:
+                raise ValueError(
+                    f"`layers` names '{name}', which is not a layer of "
+                    f"'{model.name}'; its layers are {sorted(by_name)}."
+                )
+            reason = _why_not_replaceable(model, by_name[name])
+            if reason:
+                raise ValueError(f"`layers` names '{name}', but {reason}.")
+            chosen.append(by_name[name])
+    else:
+        raise TypeError(
+            "`layers` must be None, a list of layer names or a callable "
+            f"(layer -> bool); got {layers!r}."
+        )
+    if not chosen:
+        sizes = [
+            f"{layer.name}: {layer.count_params():,}"
+            for layer in everything
+            if isinstance(layer, keras.layers.Dense)
+        ]
+        raise ValueError(
+            f"No Dense layer of '{model.name}' to compress with layers={layers!r} "
+            f"and min_params={min_params} (Dense parameters: {sizes or 'none'})."
+        )
+    return chosen
