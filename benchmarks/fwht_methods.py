@@ -5,24 +5,22 @@ jit-compiled on TensorFlow and JAX (eager on PyTorch), interleaved, median of
 repeats, for n = 2^4 .. 2^max-log-n and each batch: the dense matrix product
 (n <= 4096), the butterfly, and every distinct Kronecker factorisation (largest
 factor 4 .. 128). Also times `x * c` (an elementwise multiply of the same
-tensor, the memory floor) and reports each method against it. With
-`--write-table`, the fastest method at `--table-batch` rows becomes this
-backend's and device's entry of `keras_crosswise/ops/fwht_methods.json`, the
-table `method="auto"` follows.
+tensor, the memory floor) and reports each method against it, and how far the
+rule of `method="auto"` (`keras_crosswise.ops.hadamard.auto_method`) is from
+the fastest method at each size: `rule / fastest`, and its worst value at
+n >= 256 for `--rule-batch` rows (the rule's goal: at most 1.2).
 Writes docs/benchmarks/fwht_methods_<backend>_<device>.json.
 Run per backend: KERAS_BACKEND=jax python benchmarks/fwht_methods.py
-    [--batches 1 32 256 4096] [--write-table] [--quick]
+    [--batches 1 32 256 4096] [--quick]
 """
 
 import argparse
-import json
 import pathlib
 
 import keras
 
 from keras_crosswise.ops import fwht
 from keras_crosswise.ops.hadamard import (
-    AUTO_TABLE,
     device_kind,
     kronecker_factors,
     resolve_method,
@@ -74,18 +72,18 @@ def main():
     parser.add_argument("--batches", type=int, nargs="*", default=[1, 32, 256, 4096])
     parser.add_argument("--max-log-n", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--table-batch", type=int, default=256)
-    parser.add_argument("--write-table", action="store_true")
+    parser.add_argument("--rule-batch", type=int, default=256)
     args = parser.parse_args()
     if args.quick:
-        args.batches, args.max_log_n, args.repeats = [args.table_batch], 7, 2
+        args.batches, args.max_log_n, args.repeats = [args.rule_batch], 8, 2
     backend, device = keras.backend.backend(), device_kind()
     print(f"backend {backend}, device {device}; microseconds, median of {args.repeats}")
-    seconds, table = {}, {}
+    seconds, fastest_at, rule_ratios = {}, {}, {}
     for batch in args.batches:
         print(f"\nbatch {batch}")
         print(
-            f"{'n':>6s}  {'x * c':>9s}  {'auto':>9s}  {'fastest':>9s}  fastest method"
+            f"{'n':>6s}  {'x * c':>9s}  {'auto':>9s}  {'fastest':>9s}  "
+            "rule / fastest  fastest method"
         )
         for log_n in range(4, args.max_log_n + 1):
             n = 2**log_n
@@ -97,25 +95,33 @@ def main():
             fastest = min(methods, key=methods.get)
             method, max_factor = resolve_method(n)
             auto_name = kronecker_name(n, max_factor) if max_factor else method
-            if batch == args.table_batch:
-                table[str(n)] = list(candidates(n)[fastest])
+            ratio = methods[auto_name] / methods[fastest]
+            if batch == args.rule_batch:
+                fastest_at[str(n)] = fastest
+                rule_ratios[str(n)] = ratio
             print(
                 f"{n:6d}  {times['x * c'] * 1e6:9.1f}  "
-                f"{times.get(auto_name, float('nan')) * 1e6:9.1f}  "
-                f"{methods[fastest] * 1e6:9.1f}  {fastest} "
+                f"{methods[auto_name] * 1e6:9.1f}  "
+                f"{methods[fastest] * 1e6:9.1f}  {ratio:14.2f}  {fastest} "
                 f"({methods[fastest] / times['x * c']:.1f}x x * c; auto: {auto_name})",
                 flush=True,
             )
+    large = [r for n, r in rule_ratios.items() if int(n) >= 256]
+    if large:
+        print(
+            f"\nrule / fastest at batch {args.rule_batch}, n >= 256: worst "
+            f"{max(large):.2f}, median {sorted(large)[len(large) // 2]:.2f}"
+        )
     out = pathlib.Path(args.out)
     write_json(
         out / f"fwht_methods_{backend}_{device}.json",
-        {"device": device, "seconds": seconds, "fastest_at_table_batch": table},
+        {
+            "device": device,
+            "seconds": seconds,
+            "fastest_at_rule_batch": fastest_at,
+            "rule_over_fastest": rule_ratios,
+        },
     )
-    if args.write_table and table:
-        current = json.loads(AUTO_TABLE.read_text())
-        current.setdefault(backend, {})[device] = table
-        AUTO_TABLE.write_text(json.dumps(current, indent=1) + "\n")
-        print(f"\nwrote the {backend}/{device} entry of {AUTO_TABLE}")
 
 
 if __name__ == "__main__":

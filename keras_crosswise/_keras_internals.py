@@ -4,6 +4,8 @@ so a Keras release that changes one fails there first."""
 
 import contextlib
 
+import keras
+
 
 def nested_layers(layer):
     """Every layer inside `layer`, at any depth, `layer` itself first: the
@@ -33,3 +35,30 @@ def uncompiled(model):
         yield model
     finally:
         model.compiled = compiled
+
+
+def sublayer_attributes(layer):
+    """The layers that `layer` holds as attributes, by attribute name. On
+    PyTorch a Keras layer is also a `torch.nn.Module`, which keeps them in
+    its `_modules` registry instead of the instance dict."""
+    attributes = {**vars(layer), **getattr(layer, "_modules", {})}
+    return {
+        name: value
+        for name, value in attributes.items()
+        if isinstance(value, keras.layers.Layer)
+    }
+
+
+def swap_tracked_sublayer(parent, name, old, new):
+    """Make `new` the sublayer `parent.<name>` in place of `old`, for a built
+    `parent`. Keras locks a built layer's tracker against new sublayers and
+    offers no public replacement; its tracker's own `replace_tracked_value`
+    keeps the layer list (and so `weights`) in order. On PyTorch a layer is
+    also a `torch.nn.Module`, whose registry holds the sublayer instead of
+    the instance dict."""
+    parent._tracker.replace_tracked_value("layers", old, new)
+    modules = getattr(parent, "_modules", None)
+    if modules is not None and name in modules:
+        modules[name] = new
+    else:
+        object.__setattr__(parent, name, new)

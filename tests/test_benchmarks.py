@@ -162,3 +162,13 @@ def test_wide_tasks_quick(tmp_path):
     }
     assert families == {"Dense"}
     assert "none within 8,193" in output
+
+
+@runs_on("jax")
+def test_fwht_methods_quick(tmp_path):
+    output = run_script("benchmarks/fwht_methods.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "fwht_methods_jax_cpu.json").read_text())
+    assert set(results["rule_over_fastest"]) == {str(2**k) for k in range(4, 9)}
+    assert all(ratio >= 1 for ratio in results["rule_over_fastest"].values())
+    assert set(results["seconds"]["256x256"]) >= {"matmul", "butterfly", "x * c"}
+    assert "rule / fastest at batch 256, n >= 256: worst" in output

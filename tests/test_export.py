@@ -63,3 +63,33 @@ def test_onnx_of_a_wide_fastfood_layer_takes_any_batch(tmp_path, rng):
     session = onnxruntime.InferenceSession(str(tmp_path / "wide.onnx"))
     served = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-4)
+
+
+def test_the_readme_recipe_load_call_once_then_export(tmp_path):
+    """README: load a saved model, call it once, export; onnxruntime serves it."""
+    import onnxruntime
+
+    model, x, expected = reference("FastfoodDense")
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    loaded(np.zeros((1, x.shape[1]), "float32"))
+    loaded.export(tmp_path / "model.onnx", format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    served = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(
+        served, expected, rtol=0, atol=TOLERANCE["FastfoodDense"]
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="Keras 3.15 refuses to export a loaded model that was never called "
+    "('The model provided has never called'), a plain Dense model too; call it "
+    "once first (the README's recipe)",
+)
+def test_keras_refuses_to_export_a_loaded_model_never_called(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.save(tmp_path / "dense.keras")
+    loaded = keras.models.load_model(tmp_path / "dense.keras")
+    loaded.export(tmp_path / "dense.onnx", format="onnx", verbose=False)

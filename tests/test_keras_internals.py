@@ -4,7 +4,13 @@ release changes one of these, this fails before compress does."""
 import keras
 import numpy as np
 
-from keras_crosswise._keras_internals import call_count, nested_layers, uncompiled
+from keras_crosswise._keras_internals import (
+    call_count,
+    nested_layers,
+    sublayer_attributes,
+    swap_tracked_sublayer,
+    uncompiled,
+)
 
 
 class Block(keras.layers.Layer):
@@ -47,3 +53,15 @@ def test_uncompiled_keeps_clone_model_from_compiling_the_copy():
     with uncompiled(model):
         copy = keras.models.clone_model(model)
     assert not copy.compiled and model.compiled
+
+
+def test_sublayer_attributes_and_swapping_one_keep_the_weights_in_order():
+    block = Block()
+    block.build((None, 4))
+    assert sublayer_attributes(block) == {"inner": block.inner}
+    new = keras.layers.Dense(4, name="new")
+    new.build((None, 4))
+    old = block.inner
+    swap_tracked_sublayer(block, "inner", old, new)
+    assert block.inner is new and sublayer_attributes(block) == {"inner": new}
+    assert [id(w) for w in block.weights] == [id(w) for w in new.weights]

@@ -1,0 +1,127 @@
+"""Layer surgery: a copy of a built model with chosen layers swapped, wherever
+they sit (in a Sequential or functional model, in nested models, or as
+attributes of custom layers such as keras-hub's `TransformerEncoder`).
+
+`compress` and the adapters share it. The given model is never changed: every
+layer of the copy is a new object with copies of the trained weights.
+"""
+
+import keras
+
+from keras_crosswise._keras_internals import (
+    call_count,
+    nested_layers,
+    sublayer_attributes,
+    uncompiled,
+)
+from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
+
+
+def find_layers(model, predicate):
+    """The layers inside `model`, at any depth, for which `predicate(layer)`
+    holds, outermost first, each once (`model` itself excluded)."""
+    found, seen = [], set()
+    for layer in nested_layers(model)[1:]:
+        if id(layer) not in seen and predicate(layer):
+            seen.add(id(layer))
+            found.append(layer)
+    return found
+
+
+def why_not_swappable(model, layer):
+    """`None` if `copy_with_swaps` can swap `layer` inside `model`, else the
+    reason (a shared layer: called at more than one place, or held by more
+    than one parent)."""
+    if call_count(layer) > 1:
+        return "it is shared (called at more than one place)"
+    parents = [
+        parent
+        for parent in nested_layers(model)
+        if any(child is layer for child in _child_layers(parent).values())
+    ]
+    if len(parents) > 1:
+        return "it is shared (a sublayer of more than one layer)"
+    return None
+
+
+def copy_with_swaps(model, swaps):
+    """A copy of `model` with `swaps[id(layer)]` (a new layer) in place of each
+    layer so keyed, at any depth; every other layer is copied with its
+    weights. The copy is not compiled. A clear error if a layer to swap sits
+    where the copy cannot reach it (e.g. in a list held by a custom layer)."""
+    surgeon = _Surgeon(swaps)
+    copy = surgeon.copy_layer(model)
+    for original, clone in surgeon.deferred:  # built when clone_model called it
+        clone.set_weights(original.get_weights())
+    missed = [
+        layer.name
+        for layer in nested_layers(model)
+        if id(layer) in swaps and id(layer) not in surgeon.used
+    ]
+    if missed:
+        raise ValueError(
+            f"Cannot swap {missed} inside '{model.name}': they are not a node "
+            "of a Sequential or functional model nor an attribute of a layer."
+        )
+    return copy
+
+
+class _Surgeon:
+    def __init__(self, swaps):
+        self.swaps = swaps
+        self.copies = {}  # id(original) -> its copy or swap, for shared nodes
+        self.deferred = []
+        self.used = set()
+
+    def contains_change(self, layer):
+        return any(id(inner) in self.swaps for inner in nested_layers(layer))
+
+    def copy_layer(self, layer):
+        if id(layer) not in self.copies:
+            if id(layer) in self.swaps:
+                self.used.add(id(layer))
+                self.copies[id(layer)] = self.swaps[id(layer)]
+            else:
+                self.copies[id(layer)] = self._copy_unchanged(layer)
+        return self.copies[id(layer)]
+
+    def _copy_unchanged(self, layer):
+        if isinstance(layer, keras.Sequential) or _is_functional(layer):
+            with uncompiled(layer):
+                return keras.models.clone_model(layer, clone_function=self.copy_layer)
+        copy = layer.__class__.from_config(layer.get_config())
+        if layer.built:
+            copy.build_from_config(layer.get_build_config())
+        changed = {
+            name: child
+            for name, child in _child_layers(layer).items()
+            if self.contains_change(child)
+        }
+        if len(copy.weights) != len(layer.weights):
+            if self.contains_change(layer):
+                raise ValueError(
+                    f"Cannot replace layers inside '{layer.name}' "
+                    f"({type(layer).__name__}): it creates its sublayers' weights "
+                    "on its first call, not in `build()`. Give it a `build()` that "
+                    "builds its sublayers."
+                )
+            self.deferred.append((layer, copy))  # built when clone_model calls it
+            return copy
+        copy.set_weights(layer.get_weights())
+        if not changed:
+            return copy
+        # Its config would rebuild the old sublayers on load: wrap it.
+        return ReplacedSublayers(
+            copy, {name: self.copy_layer(child) for name, child in changed.items()}
+        )
+
+
+def _is_functional(layer):
+    return isinstance(layer, keras.Model) and hasattr(type(layer), "operations")
+
+
+def _child_layers(layer):
+    """A layer's direct sublayers held as attributes: name -> layer."""
+    if isinstance(layer, keras.Sequential) or _is_functional(layer):
+        return {}  # a graph model's layers are nodes, rewired by clone_model
+    return sublayer_attributes(layer)

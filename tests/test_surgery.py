@@ -1,0 +1,115 @@
+"""Layer surgery: a copy of a model with chosen layers replaced at any depth,
+the original untouched, the copy trainable and reloadable."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_crosswise._surgery import copy_with_swaps, find_layers, why_not_swappable
+from keras_crosswise.layers import CZDense
+from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
+
+from layer_checks import to_numpy
+
+
+@keras.saving.register_keras_serializable(package="test_surgery")
+class Residual(keras.layers.Layer):
+    """A custom layer that keeps a Dense sublayer as an attribute."""
+
+    def __init__(self, width=8, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.inner = keras.layers.Dense(width, activation="relu")
+
+    def build(self, input_shape):
+        self.inner.build(input_shape)
+
+    def call(self, x):
+        return x + self.inner(x)
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+class Lazy(Residual):
+    def build(self, input_shape):
+        pass  # its sublayer builds on the first call
+
+
+def diagonal_dense(dense, rng):
+    """Make a square Dense's kernel diagonal: CZDense.from_dense is then exact."""
+    dense.kernel.assign(np.diag(rng.standard_normal(dense.units)).astype("float32"))
+    return dense
+
+
+def nested_model(rng, block=Residual):
+    inputs = keras.Input((8,))
+    hidden = block(name="block")(inputs)
+    inner = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(8, activation="tanh")], name="inner"
+    )
+    hidden = inner(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(hidden))
+    for dense in find_layers(model, lambda layer: type(layer) is keras.layers.Dense):
+        if dense.units == 8:
+            diagonal_dense(dense, rng)
+    return model
+
+
+def test_swaps_reach_nested_models_and_custom_layer_attributes(rng, tmp_path):
+    model = nested_model(rng)
+    before = [to_numpy(w) for w in model.weights]
+    x = rng.standard_normal((5, 8)).astype("float32")
+    chosen = find_layers(model, lambda layer: type(layer) is keras.layers.Dense)
+    chosen = [dense for dense in chosen if dense.units == 8]
+    assert len(chosen) == 2  # one in the custom layer, one in the Sequential
+    copy = copy_with_swaps(model, {id(d): CZDense.from_dense(d) for d in chosen})
+    kinds = [type(layer).__name__ for layer in find_layers(copy, lambda _: True)]
+    assert kinds.count("CZDense") == 2 and "ReplacedSublayers" in kinds
+    np.testing.assert_allclose(to_numpy(copy(x)), to_numpy(model(x)), atol=1e-5)
+    copy.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    copy.fit(x, rng.standard_normal((5, 3)).astype("float32"), verbose=0)
+    for old, new in zip(before, model.weights, strict=True):
+        np.testing.assert_array_equal(old, to_numpy(new))  # the original untouched
+    copy.save(tmp_path / "copy.keras")
+    restored = keras.models.load_model(tmp_path / "copy.keras")
+    assert isinstance(restored.get_layer("block"), ReplacedSublayers)
+    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(copy(x)), atol=1e-6)
+
+
+def test_an_empty_swap_is_an_exact_copy(rng):
+    model = nested_model(rng)
+    x = rng.standard_normal((4, 8)).astype("float32")
+    copy = copy_with_swaps(model, {})
+    np.testing.assert_array_equal(to_numpy(copy(x)), to_numpy(model(x)))
+    assert not {id(w) for w in copy.weights} & {id(w) for w in model.weights}
+
+
+def test_keras_hub_encoder_stack_feed_forward_is_swapped_and_reloads(rng, tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+    inputs = keras.Input((6, 8))
+    hidden = keras_hub.layers.TransformerEncoder(16, num_heads=2)(inputs)
+    hidden = keras_hub.layers.TransformerEncoder(16, num_heads=2)(hidden)
+    pooled = keras.layers.GlobalAveragePooling1D()(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    x = rng.standard_normal((2, 6, 8)).astype("float32")
+    feed_forward = find_layers(
+        model, lambda layer: type(layer) is keras.layers.Dense and layer.units == 16
+    )
+    assert len(feed_forward) == 2
+    copy = copy_with_swaps(model, {id(d): CZDense.from_dense(d) for d in feed_forward})
+    assert len(find_layers(copy, lambda layer: isinstance(layer, CZDense))) == 2
+    copy.save(tmp_path / "encoders.keras")
+    restored = keras.models.load_model(tmp_path / "encoders.keras")
+    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(copy(x)), atol=1e-5)
+
+
+def test_shared_and_unreachable_layers_are_refused_clearly(rng):
+    shared = keras.layers.Dense(4)
+    a, b = keras.Input((4,)), keras.Input((4,))
+    model = keras.Model([a, b], keras.layers.Add()([shared(a), shared(b)]))
+    assert "shared" in why_not_swappable(model, shared)
+    lazy = nested_model(rng, block=Lazy)
+    inner = lazy.get_layer("block").inner
+    with pytest.raises(ValueError, match=r"on its first call, not in `build\(\)`"):
+        copy_with_swaps(lazy, {id(inner): CZDense.from_dense(inner)})
