@@ -29,13 +29,11 @@ import keras
 import numpy as np
 
 import keras_crosswise
-from keras_crosswise.compress import (
-    SAMPLE_ROWS,
-    _clone_with,
-    _distil,
-    _outputs_loss,
-    _parameter_count,
-)
+from keras_crosswise.compression.cloning import clone_with
+from keras_crosswise.compression.distillation import distil as compress_distil
+from keras_crosswise.compression.distillation import outputs_loss
+from keras_crosswise.compression.pipeline import SAMPLE_ROWS
+from keras_crosswise.compression.report import parameter_count
 
 from harness import load_digits_split, load_mnist1d
 from harness.baselines import low_rank_pair, widest_within
@@ -101,15 +99,14 @@ def distil(teacher, student, data, epochs):
     losses, temperature 2, label weight 0.5 and fresh Adam)."""
     x_train, _, y_train, _ = data
     logits = teacher.predict(x_train[:SAMPLE_ROWS], batch_size=1024, verbose=0)
-    _distil(
+    compress_distil(
         teacher,
         student,
-        _outputs_loss(keras.distillation, 2.0, logits),
+        outputs_loss(2.0, logits),
         epochs=epochs,
         label_loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         data=(x_train, y_train, BATCH),
         optimizer="adam",
-        distillation=keras.distillation,
         verbose=0,
     )
     teacher.trainable = True
@@ -126,7 +123,7 @@ def file_bytes(model):
     """Bytes of the saved model alone (an uncompiled copy: no optimizer state)."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "model.keras"
-        _clone_with(model, {}).save(path)
+        clone_with(model, {}).save(path)
         return path.stat().st_size
 
 
@@ -144,14 +141,14 @@ def low_rank(teacher, chosen, budget):
         return pair
 
     def build(rank):
-        return _clone_with(teacher, {id(d): factorised(d, rank) for d in chosen})
+        return clone_with(teacher, {id(d): factorised(d, rank) for d in chosen})
 
     full_rank = min(min(dense.kernel.shape) for dense in chosen)
     return widest_within(build, budget, high=full_rank)
 
 
 def int8_copy(teacher):
-    copy = _clone_with(teacher, {})
+    copy = clone_with(teacher, {})
     with warnings.catch_warnings():  # "InputLayer does not have `quantize`"
         warnings.simplefilter("ignore", UserWarning)
         copy.quantize("int8")
@@ -186,7 +183,7 @@ def run_seed(name, seed, distil_epochs, quick):
         )
         students[into] = student
         rows[f"compress into {into}"] = (student, time.perf_counter() - start)
-    budget = _parameter_count(students["fastfood"])
+    budget = parameter_count(students["fastfood"])
     chosen = [
         teacher.get_layer(entry.name)
         for entry in students["fastfood"].compression_report.layers
@@ -211,7 +208,7 @@ def run_seed(name, seed, distil_epochs, quick):
     return {
         label: {
             # int8 keeps every parameter, in fewer bytes.
-            "params": _parameter_count(teacher if "int8" in label else model),
+            "params": parameter_count(teacher if "int8" in label else model),
             "bytes": file_bytes(model),
             "accuracy": accuracy(model, data),
             "seconds": seconds,

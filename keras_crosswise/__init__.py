@@ -1,6 +1,13 @@
 """keras-crosswise: cheap dense layers for Keras 3 (c&z and McKernel/Fastfood)."""
 
-from keras_crosswise import compression, initializers, layers, ops, regularizers
+from keras_crosswise import (
+    adapters,
+    compression,
+    initializers,
+    layers,
+    ops,
+    regularizers,
+)
 from keras_crosswise.compression import CompressionReport, compress, compress_layer
 from keras_crosswise.layers import (
     CZDense,
@@ -18,6 +25,7 @@ __all__ = [
     "McKernel",
     "RandomFourierFeatures",
     "__version__",
+    "adapters",
     "compress",
     "compress_layer",
     "compression",

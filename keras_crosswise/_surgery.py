@@ -28,6 +28,15 @@ def find_layers(model, predicate):
     return found
 
 
+def copy_layer(layer):
+    """A new, built layer like `layer` (a plain layer, not a model), with
+    copies of its weights."""
+    copy = layer.__class__.from_config(layer.get_config())
+    copy.build_from_config(layer.get_build_config())
+    copy.set_weights(layer.get_weights())
+    return copy
+
+
 def why_not_swappable(model, layer):
     """`None` if `copy_with_swaps` can swap `layer` inside `model`, else the
     reason (a shared layer: called at more than one place, or held by more
@@ -90,13 +99,8 @@ class _Surgeon:
             with uncompiled(layer):
                 return keras.models.clone_model(layer, clone_function=self.copy_layer)
         copy = layer.__class__.from_config(layer.get_config())
-        if layer.built:
+        if layer.built and not copy.built:
             copy.build_from_config(layer.get_build_config())
-        changed = {
-            name: child
-            for name, child in _child_layers(layer).items()
-            if self.contains_change(child)
-        }
         if len(copy.weights) != len(layer.weights):
             if self.contains_change(layer):
                 raise ValueError(
@@ -108,12 +112,40 @@ class _Surgeon:
             self.deferred.append((layer, copy))  # built when clone_model calls it
             return copy
         copy.set_weights(layer.get_weights())
+        # A wrapper's copy already holds its replacements: look inside it.
+        wrapped = isinstance(layer, ReplacedSublayers)
+        changed = {
+            name: self.copy_layer(child)
+            for name, child in _child_layers(layer.layer if wrapped else layer).items()
+            if self.contains_change(child)
+        }
         if not changed:
             return copy
+        if wrapped:
+            for name, new in changed.items():
+                copy.replace(name, new)
+            return _unwrapped(copy)
         # Its config would rebuild the old sublayers on load: wrap it.
-        return ReplacedSublayers(
-            copy, {name: self.copy_layer(child) for name, child in changed.items()}
-        )
+        return _unwrapped(ReplacedSublayers(copy, changed))
+
+
+def _unwrapped(wrapper):
+    """The wrapped layer alone when its config rebuilds every replacement as
+    it is (same class and config: `merge` puts plain layers back), else
+    `wrapper`."""
+    inner = wrapper.layer
+    fresh = inner.__class__.from_config(inner.get_config())
+    fresh.build_from_config(inner.get_build_config())
+    for attribute in wrapper.replaced:
+        new, rebuilt = getattr(inner, attribute), getattr(fresh, attribute)
+        if type(new) is not type(rebuilt) or _config(new) != _config(rebuilt):
+            return wrapper
+    fresh.set_weights(inner.get_weights())  # the same layers, in the same order
+    return fresh
+
+
+def _config(layer):
+    return {key: value for key, value in layer.get_config().items() if key != "name"}
 
 
 def _is_functional(layer):

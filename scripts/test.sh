@@ -13,16 +13,18 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 BACKENDS=${BACKENDS:-"tensorflow jax torch"}
-stage() { echo "== $1 ($(( SECONDS - stage_start )) s since the last stage)"; stage_start=$SECONDS; }
 stage_start=$SECONDS
+done_in() { echo "== $1: done in $(( SECONDS - stage_start )) s"; stage_start=$SECONDS; }
 
-stage "ruff"
+echo "== ruff"
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "lint failed"; exit 1; }
+done_in "ruff"
 
-stage "package: build, twine check, the wheel at the lowest allowed versions"
+echo "== package: build, twine check, the wheel at the lowest allowed versions"
 bash scripts/check_package.sh || { echo "packaging check failed"; exit 1; }
+done_in "package"
 
-stage "the save/load zoo, saved once under each backend"
+echo "== the save/load zoo, saved once under each backend"
 CROSSWISE_ZOO=$(mktemp -d)
 export CROSSWISE_ZOO
 pids=()
@@ -34,18 +36,20 @@ done
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || { cat "$CROSSWISE_ZOO"/*.log; echo "saving the zoo failed"; exit 1; }
 done
+done_in "zoo"
 
 reports=$(mktemp -d)
 failed=()
 independent=1
 for backend in $BACKENDS; do
-  stage "pytest, KERAS_BACKEND=$backend"
+  echo "== pytest, KERAS_BACKEND=$backend"
   start=$SECONDS
   KERAS_BACKEND=$backend CROSSWISE_BACKEND_INDEPENDENT=$independent \
     .venv/bin/python -m pytest -p no:cacheprovider \
     --junitxml="$reports/$backend.xml" "$@"
   status=$?
   echo "== $backend: exit $status in $((SECONDS - start)) s"
+  stage_start=$SECONDS
   [ "$status" -eq 0 ] || failed+=("$backend")
   independent=0
 done

@@ -15,6 +15,7 @@ import sys
 import keras
 import numpy as np
 
+from keras_crosswise.adapters import DiagonalAdapter
 from keras_crosswise.initializers import DiagonalVarianceScaling
 from keras_crosswise.layers import (
     CZDense,
@@ -25,6 +26,19 @@ from keras_crosswise.layers import (
 
 INPUT_DIM = 10
 GOLDEN_DIR = pathlib.Path(__file__).resolve().parent / "golden"
+
+
+def adapted_dense(kind, seed):
+    """A DiagonalAdapter on a seeded, built Dense (a fine-tuned layer)."""
+    dense = keras.layers.Dense(
+        16,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed),
+        bias_initializer=keras.initializers.RandomNormal(seed=seed + 1),
+    )
+    dense.build((None, INPUT_DIM))
+    return DiagonalAdapter(dense, kind=kind, seed=seed)
+
 
 LAYERS = {
     "CZDense": lambda: CZDense(
@@ -51,6 +65,8 @@ LAYERS = {
     "RandomFourierFeatures": lambda: RandomFourierFeatures(
         16, kernel_initializer="laplacian", scale=2.0, trainable=True, seed=7
     ),
+    "DiagonalAdapter": lambda: adapted_dense("cz_bias", 10),
+    "DiagonalAdapterFastfood": lambda: adapted_dense("fastfood", 12),
 }
 
 # Largest |difference| allowed between predictions of one saved model, before and
@@ -65,6 +81,8 @@ TOLERANCE = {
     "McKernelMatern": 1e-5,
     "McKernelOrthogonal": 1e-5,
     "RandomFourierFeatures": 1e-5,
+    "DiagonalAdapter": 1e-6,
+    "DiagonalAdapterFastfood": 1e-5,
 }
 
 

@@ -172,3 +172,33 @@ def test_fwht_methods_quick(tmp_path):
     assert all(ratio >= 1 for ratio in results["rule_over_fastest"].values())
     assert set(results["seconds"]["256x256"]) >= {"matmul", "butterfly", "x * c"}
     assert "rule / fastest at batch 256, n >= 256: worst" in output
+
+
+@runs_on("tensorflow")
+def test_fine_tuning_quick(tmp_path):
+    output = run_script("benchmarks/fine_tuning.py", "--quick", "--out", tmp_path)
+    results = load_results(tmp_path, "fine_tuning")
+    (task,) = results["tasks"].values()
+    methods = task["methods"]
+    # Counted by hand on the MLP 64-256-256 with a 5-class head (1,285):
+    # BitFit adds the 2 x 256 biases, cz the 2 x 256 output diagonals, cz_bias
+    # both; fastfood learns d (64, 256) and s (256, 256); VeRA d (rank 256)
+    # and b (256) per layer; LoRA r the r (n + units) of each kernel.
+    expected = {
+        "head": 1_285,
+        "bitfit": 1_285 + 512,
+        "cz": 1_285 + 512,
+        "cz_bias": 1_285 + 1_024,
+        "fastfood": 1_285 + 64 + 256 + 256 + 256,
+        "vera": 1_285 + 2 * (256 + 256),
+        "lora1": 1_285 + (64 + 256) + (256 + 256),
+        "lora1+bias": 1_285 + (64 + 256) + (256 + 256) + 512,
+        "lora4": 1_285 + 4 * ((64 + 256) + (256 + 256)),
+        "full": 64 * 256 + 256 + 256 * 256 + 256 + 1_285,
+    }
+    for method, count in expected.items():
+        assert methods[method]["trainable"] == count, method
+        assert 0 <= methods[method]["accuracy_mean"] <= 1
+    assert {row[0] for row in task["calls"]} == {"cz", "cz_bias", "fastfood"}
+    assert all(row[-1] in ("win", "tie", "loss") for row in task["calls"])
+    assert "| method | trainable | test accuracy | fit time / LoRA r1 |" in output

@@ -97,3 +97,19 @@ def test_compress_a_trained_model_fast():
     )
     served = float(output.split("onnxruntime:")[1].split("|difference|")[1].split()[0])
     assert reloaded < 1e-4 and served < 1e-4, output
+
+
+@runs_on("jax")
+def test_fine_tune_with_diagonals_fast():
+    output = run_script("examples/fine_tune_with_diagonals.py", "--fast")
+    counts = {
+        name.strip(): int(count.replace(",", ""))
+        for name, count in re.findall(r"^(.+?)\s+([\d,]+) trainable", output, re.M)
+    }
+    assert counts["head only"] == 5 * 256 + 5
+    assert counts["cz_bias adapters"] == counts["head only"] + 4 * 256
+    assert counts["Keras LoRA r=1 (biases frozen)"] == 1_285 + (64 + 256) + 512
+    merged = output.split("merged into plain Dense layers: max |difference|")[1]
+    merged = float(merged.split()[0])
+    assert merged < 1e-5, output
+    assert output.rstrip().endswith("max |difference| 0.00e+00"), output

@@ -54,19 +54,26 @@ class ReplacedSublayers(keras.layers.Layer):
                 "`replacements` must be a non-empty dict of sublayer names to "
                 f"layers; got {replacements!r}."
             )
-        for attribute, new in replacements.items():
-            if isinstance(new, dict):
-                new = keras.saving.deserialize_keras_object(new)
-            old = getattr(layer, attribute, None)
-            if not isinstance(old, keras.layers.Layer):
-                raise ValueError(
-                    f"`replacements` names `{attribute}`, which is not a sublayer "
-                    f"attribute of '{layer.name}' ({type(layer).__name__})."
-                )
-            swap_tracked_sublayer(layer, attribute, old, new)
-        self.replaced = tuple(replacements)  # names only: `layer` tracks the layers
         self.layer = layer
+        self.replaced = ()  # names only: `layer` tracks the new layers
+        for attribute, new in replacements.items():
+            self.replace(attribute, new)
         self.built = layer.built
+
+    def replace(self, attribute, new):
+        """Put `new` (a layer or its serialized config) in place of the
+        wrapped layer's sublayer `attribute`."""
+        if isinstance(new, dict):
+            new = keras.saving.deserialize_keras_object(new)
+        old = getattr(self.layer, attribute, None)
+        if not isinstance(old, keras.layers.Layer):
+            raise ValueError(
+                f"`replacements` names `{attribute}`, which is not a sublayer "
+                f"attribute of '{self.layer.name}' ({type(self.layer).__name__})."
+            )
+        swap_tracked_sublayer(self.layer, attribute, old, new)
+        if attribute not in self.replaced:
+            self.replaced = (*self.replaced, attribute)
 
     def build(self, input_shape):
         if not self.layer.built:

@@ -1,0 +1,124 @@
+"""Fine-tuning methods for benchmarks/fine_tuning.py: each returns a copy of a
+pretrained model (new head included) with only the method's weights trainable.
+
+- head: the head alone; `bitfit`: the head and every bias;
+- `cz`, `cz_bias`, `fastfood`: `keras_crosswise.adapters.adapt` on the
+  body's Dense/EinsumDense layers;
+- `vera`: VeRA (Kopiczko et al. 2024) with stored dense random matrices, on
+  the body's Dense layers (not EinsumDense);
+- `lora{r}` / `lora{r}+bias`: Keras's own `enable_lora(r)` on the same
+  layers, its biases frozen / left trainable (Keras's default);
+- `full`: everything.
+"""
+
+import keras
+import numpy as np
+
+from keras_crosswise._surgery import copy_layer, copy_with_swaps, find_layers
+from keras_crosswise.adapters import DiagonalAdapter, adapt
+
+ADAPTABLE = (keras.layers.Dense, keras.layers.EinsumDense)
+
+
+class DenseVeRA(keras.layers.Layer):
+    """`act(W x + b_vec * (B (d * (A x))) + bias)` on a frozen Dense: A `(n, r)`
+    and B `(r, units)` frozen random (Kaiming uniform), d `(r,)` at 0.1 and
+    b_vec `(units,)` at zero learned (VeRA's initialisation)."""
+
+    def __init__(self, dense, rank, seed, **kwargs):
+        super().__init__(name=dense.name, dtype=dense.dtype_policy, **kwargs)
+        self.dense, self.rank = dense, rank
+        rng = np.random.default_rng(seed)
+        n, units = dense.kernel.shape
+        bound_a, bound_b = np.sqrt(6 / n), np.sqrt(6 / rank)
+        self.frozen_a = self.add_weight(
+            name="vera_a",
+            shape=(n, rank),
+            initializer=keras.initializers.Constant(
+                rng.uniform(-bound_a, bound_a, (n, rank))
+            ),
+            trainable=False,
+        )
+        self.frozen_b = self.add_weight(
+            name="vera_b",
+            shape=(rank, units),
+            initializer=keras.initializers.Constant(
+                rng.uniform(-bound_b, bound_b, (rank, units))
+            ),
+            trainable=False,
+        )
+        self.vera_d = self.add_weight(
+            name="vera_d", shape=(rank,), initializer=keras.initializers.Constant(0.1)
+        )
+        self.vera_b = self.add_weight(
+            name="vera_b_vec", shape=(units,), initializer="zeros"
+        )
+        self.built = True
+
+    def call(self, x):
+        dense = self.dense
+        delta = keras.ops.matmul(
+            keras.ops.matmul(x, self.frozen_a) * self.vera_d, self.frozen_b
+        )
+        y = keras.ops.matmul(x, dense.kernel) + self.vera_b * delta
+        if dense.bias is not None:
+            y = y + dense.bias
+        return dense.activation(y) if dense.activation is not None else y
+
+
+def body_layers(model, head_name, types=ADAPTABLE):
+    """The adaptable layers of the body (everything but the head)."""
+    return find_layers(
+        model, lambda layer: isinstance(layer, types) and layer.name != head_name
+    )
+
+
+def _train_only(model, allowed):
+    for weight in model.weights:
+        weight.trainable = any(weight is a for a in allowed)
+    return model
+
+
+def prepare(model, method, head_name, seed):
+    """A copy of `model` set up for `method`."""
+    head = lambda m: m.get_layer(head_name).weights  # noqa: E731
+    if method in ("cz", "cz_bias", "fastfood"):
+        adapted = adapt(
+            model,
+            kind=method,
+            layers=lambda layer: layer.name != head_name,
+            seed=seed,
+        )
+        adapters = find_layers(
+            adapted, lambda layer: isinstance(layer, DiagonalAdapter)
+        )
+        allowed = [w for a in adapters for w in a.trainable_weights] + head(adapted)
+        return _train_only(adapted, allowed)
+    if method == "vera":
+        denses = body_layers(model, head_name, (keras.layers.Dense,))
+        rank = max(int(d.kernel.shape[0]) for d in denses)
+        swaps = {
+            id(d): DenseVeRA(copy_layer(d), rank, seed + i)
+            for i, d in enumerate(denses)
+        }
+        copy = copy_with_swaps(model, swaps)
+        allowed = [w for s in swaps.values() for w in (s.vera_d, s.vera_b)]
+        return _train_only(copy, allowed + head(copy))
+    copy = copy_with_swaps(model, {})
+    if method == "full":
+        return _train_only(copy, copy.weights)
+    if method == "head":
+        return _train_only(copy, head(copy))
+    if method == "bitfit":
+        biases = [w for w in copy.weights if w.path.endswith("bias")]
+        return _train_only(copy, biases + head(copy))
+    if method.startswith("lora"):
+        rank = int(method[4:].split("+")[0])
+        allowed = head(copy)
+        for layer in body_layers(copy, head_name):
+            layer.enable_lora(rank)
+            allowed += [layer.lora_kernel_a, layer.lora_kernel_b]
+            if method.endswith("+bias") and layer.bias is not None:
+                allowed.append(layer.bias)
+        return _train_only(copy, allowed)
+    raise ValueError(f"unknown method {method!r}")
