@@ -1,30 +1,20 @@
-"""The student: a copy of the teacher with its chosen Dense layers replaced."""
+"""The student (a copy of the teacher with its chosen Dense layers replaced),
+and the teacher's own inputs to those layers."""
 
 import contextlib
 
 import keras
+import numpy as np
 
-from keras_crosswise._keras_internals import nested_layers, uncompiled
+from keras_crosswise._keras_internals import nested_layers
+from keras_crosswise._surgery import copy_with_swaps
 
 
 def clone_with(model, replacements):
-    """The model with `replacements[id(layer)]` for the chosen layers and
-    copies of every other layer, trained weights included. The copy stays
-    uncompiled (see `uncompiled`)."""
-    copies = []
-
-    def clone(layer):
-        if id(layer) in replacements:
-            return replacements[id(layer)]
-        copy = layer.__class__.from_config(layer.get_config())
-        copies.append((layer, copy))
-        return copy
-
-    with uncompiled(model):
-        student = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    for layer, copy in copies:
-        copy.set_weights(layer.get_weights())
-    return student
+    """The model with `replacements[id(layer)]` for the chosen layers, at any
+    depth, and copies of every other layer, trained weights included. The
+    copy is not compiled."""
+    return copy_with_swaps(model, replacements)
 
 
 @contextlib.contextmanager
@@ -39,8 +29,32 @@ def trainable_flags_restored(model):
             layer.trainable = flag
 
 
+class _InputRecorder(keras.layers.Layer):
+    """Computes `layer` and, while `recording`, keeps its (eager) inputs."""
+
+    def __init__(self, layer):
+        super().__init__(name=layer.name, dtype=layer.dtype_policy)
+        self.layer, self.recording, self.seen = layer, False, []
+
+    def call(self, inputs):
+        if self.recording:
+            self.seen.append(np.asarray(keras.ops.convert_to_numpy(inputs)))
+        return self.layer(inputs)
+
+    def compute_output_spec(self, inputs):
+        return self.layer.compute_output_spec(inputs)
+
+
 def layer_inputs(model, chosen, sample, batch_size):
-    """The teacher's inputs to each chosen layer on `sample`, as a list."""
-    probe = keras.Model(model.inputs, [dense.input for dense in chosen])
-    hidden = probe.predict(sample, batch_size, verbose=0)
-    return hidden if len(chosen) > 1 else [hidden]
+    """The teacher's inputs to each chosen layer on `sample`, as a list of
+    arrays: a copy of the teacher with each chosen layer wrapped in a
+    recorder runs eagerly, batch by batch (the layers may sit anywhere)."""
+    recorders = {id(dense): _InputRecorder(dense) for dense in chosen}
+    probe = copy_with_swaps(model, recorders)
+    for recorder in recorders.values():
+        recorder.recording = True
+    rows = len(keras.tree.flatten(sample)[0])
+    for start in range(0, rows, batch_size):
+        rows_of = slice(start, start + batch_size)
+        probe(keras.tree.map_structure(lambda a, rows_of=rows_of: a[rows_of], sample))
+    return [np.concatenate(recorders[id(dense)].seen) for dense in chosen]

@@ -5,6 +5,8 @@ import functools
 import keras
 import numpy as np
 
+from keras_crosswise.compression.report import pre_activation
+
 
 def keras_distillation():
     """`keras.distillation`, or a clear error on a Keras without it."""
@@ -43,15 +45,16 @@ def distil(
     data,
     optimizer,
     verbose,
+    label_weight=0.5,
 ):
     """Fit `student` to `teacher` with `distillation_loss` (and `label_loss`
-    at weight 0.5 when given) on `data`, the positional `fit` arguments."""
+    at `label_weight` when given) on `data`, the positional `fit` arguments."""
     distillation = keras_distillation()
     distiller = distillation.Distiller(
         teacher=teacher,
         student=student,
         distillation_losses=distillation_loss,
-        student_loss_weight=0.5 if label_loss is not None else 0.0,
+        student_loss_weight=label_weight if label_loss is not None else 0.0,
     )
     distiller.compile(
         optimizer=_fresh_optimizer(optimizer),
@@ -60,28 +63,19 @@ def distil(
     distiller.fit(*data, epochs=epochs, verbose=verbose)
 
 
-def fit_layer(model, dense, replacement, fit, epochs):
-    """Fit `replacement` alone to `dense`'s pre-activation outputs, on the
-    teacher's inputs to `dense` (the teacher's layers stay frozen)."""
-    teacher_twin = keras.layers.Dense(
-        dense.units, use_bias=dense.use_bias, dtype=dense.dtype_policy
-    )
-    teacher_twin.build((None, dense.kernel.shape[0]))
-    teacher_twin.set_weights(dense.get_weights())
-    student_twin = type(replacement).from_config(
+def fit_layer(dense, replacement, inputs, epochs, batch_size, optimizer):
+    """Fit `replacement` alone (by mean squared error) to `dense`'s
+    pre-activation outputs on `inputs`, the teacher's own inputs to `dense`."""
+    target = pre_activation(dense, inputs)
+    twin = type(replacement).from_config(
         {**replacement.get_config(), "activation": None, "name": None}
     )
-    student_twin.build((None, replacement.input_dim))
-    student_twin.set_weights(replacement.get_weights())
-    fit(
-        keras.Model(model.inputs, teacher_twin(dense.input)),
-        keras.Model(model.inputs, student_twin(dense.input)),
-        keras_distillation().FeatureDistillation(loss="mse"),
-        epochs=epochs,
-        label_loss=None,
-        verbose=0,  # the report gives each layer's error after this fit
-    )
-    replacement.set_weights(student_twin.get_weights())
+    twin.build((None, replacement.input_dim))
+    twin.set_weights(replacement.get_weights())
+    regression = keras.Sequential([keras.Input(inputs.shape[1:]), twin])
+    regression.compile(optimizer=_fresh_optimizer(optimizer), loss="mse")
+    regression.fit(inputs, target, batch_size=batch_size, epochs=epochs, verbose=0)
+    replacement.set_weights(twin.get_weights())
 
 
 def _fresh_optimizer(optimizer):

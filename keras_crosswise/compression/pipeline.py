@@ -8,6 +8,7 @@ from keras_crosswise._validation import (
     LAYER_SEED_STRIDE,
     check_positive_int,
     check_positive_real,
+    check_real,
     check_seed,
 )
 from keras_crosswise.compression.cloning import (
@@ -25,9 +26,14 @@ from keras_crosswise.compression.distillation import (
 )
 from keras_crosswise.compression.report import build_report, layer_errors, single_output
 from keras_crosswise.compression.selection import check_model, choose_layers
-from keras_crosswise.compression.structures import check_into, compress_layer
+from keras_crosswise.compression.structures import (
+    check_into,
+    compress_layer,
+    fresh_layer,
+)
 
 SAMPLE_ROWS = 4096
+INITS = ("projection", "fresh")
 
 
 def compress(
@@ -44,6 +50,8 @@ def compress(
     optimizer="adam",
     loss=None,
     temperature=2.0,
+    label_weight=0.5,
+    init="projection",
     seed=None,
     verbose="auto",
 ):
@@ -87,7 +95,13 @@ def compress(
         optimizer: optimizer identifier or instance (a fresh copy per fit).
         loss: the label loss; `None` uses the teacher's compiled loss.
         temperature: the soft-logit temperature of LogitsDistillation; `None`
-            distils the outputs with mean squared error (regression).
+            distils the outputs with mean squared error (for logits, the
+            regression of Ba and Caruana).
+        label_weight: the weight of the label loss, in [0, 1) (the outputs'
+            loss weighs `1 - label_weight`), when labels are given.
+        init: `"projection"` (each replacement from the trained kernel, by
+            its `from_dense`) or `"fresh"` (a new layer of the same
+            structure, its own initialisation).
         seed: integer or `None`, the seed of the FastfoodDense replacements.
         verbose: `"auto"`, 0, 1 or 2, as in `fit`, for the distillation of
             the whole student (the layer-wise fits are silent); the report is
@@ -122,6 +136,11 @@ def compress(
     batch_size = check_positive_int("batch_size", batch_size)
     if temperature is not None:
         temperature = check_positive_real("temperature", temperature)
+    label_weight = check_real("label_weight", label_weight, minimum=0.0)
+    if label_weight >= 1:
+        raise ValueError(f"`label_weight` must be in [0, 1); got {label_weight}.")
+    if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
     seed = check_seed(seed)
     verbose = 1 if verbose == "auto" else verbose
     if verbose not in (0, 1, 2):
@@ -136,10 +155,9 @@ def compress(
         optimizer=optimizer,
         verbose=verbose,
     )
-
+    replace = compress_layer if init == "projection" else fresh_layer
     replacements = [
-        compress_layer(dense, into, _layer_seed(seed, i))
-        for i, dense in enumerate(chosen)
+        replace(dense, into, _layer_seed(seed, i)) for i, dense in enumerate(chosen)
     ]
     pairs = list(zip(chosen, replacements, strict=True))
     student = clone_with(model, {id(dense): new for dense, new in pairs})
@@ -147,12 +165,22 @@ def compress(
         model.trainable = False
         hidden = layer_inputs(model, chosen, sample, batch_size)
         errors = [layer_errors(chosen, replacements, hidden)]
-        for dense, replacement in pairs if layer_epochs else ():
-            fit_layer(model, dense, replacement, fit, layer_epochs)
+        for (dense, replacement), inputs in zip(pairs, hidden, strict=True):
+            if layer_epochs:
+                fit_layer(
+                    dense, replacement, inputs, layer_epochs, batch_size, optimizer
+                )
         errors.append(layer_errors(chosen, replacements, hidden))
         if epochs:
             loss_of_outputs = outputs_loss(temperature, teacher_outputs)
-            fit(model, student, loss_of_outputs, epochs=epochs, label_loss=labels)
+            fit(
+                model,
+                student,
+                loss_of_outputs,
+                epochs=epochs,
+                label_loss=labels,
+                label_weight=label_weight,
+            )
         errors.append(layer_errors(chosen, replacements, hidden))
 
     student_outputs = single_output(student.predict(sample, batch_size, verbose=0))

@@ -101,7 +101,7 @@ def relative_error(estimate, target):
     return float(np.linalg.norm(estimate - target) / max(np.linalg.norm(target), 1e-30))
 
 
-def _pre_activation(layer, inputs):
+def pre_activation(layer, inputs):
     if isinstance(layer, keras.layers.Dense):
         outputs = keras.ops.matmul(inputs, layer.kernel)
     else:
@@ -116,7 +116,7 @@ def layer_errors(chosen, replacements, hidden):
     layer, on that layer's inputs `hidden`."""
     return [
         relative_error(
-            _pre_activation(replacement, inputs), _pre_activation(dense, inputs)
+            pre_activation(replacement, inputs), pre_activation(dense, inputs)
         )
         for dense, replacement, inputs in zip(chosen, replacements, hidden, strict=True)
     ]

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_crosswise._keras_internals import call_count
+from keras_crosswise._surgery import find_layers, why_not_swappable
 
 
 def check_model(model):
@@ -29,37 +29,53 @@ def check_model(model):
 
 def _why_not_replaceable(model, layer):
     """`None` if `compress` can replace `layer`, else the reason."""
+    if isinstance(layer, keras.layers.EinsumDense):
+        return (
+            "it is an EinsumDense: compress replaces Dense layers only (an "
+            "einsum kernel has no c&z or Fastfood structure here); "
+            "keras_crosswise.adapters fine-tunes such layers"
+        )
     if not isinstance(layer, keras.layers.Dense):
         return f"it is a {type(layer).__name__}, not a Dense layer"
     if getattr(layer, "quantization_mode", None) is not None:
         return f"it is quantized ({layer.quantization_mode!r})"
-    if layer not in model.layers:
-        return "it is inside a nested model (compress that model, or flatten)"
-    if call_count(layer) > 1:
-        return "it is shared (called at more than one place)"
-    return None
+    if getattr(layer, "lora_enabled", False):
+        return "it has LoRA enabled (merge it first)"
+    return why_not_swappable(model, layer)
 
 
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
+def _output_layers(model):
+    """The layers whose outputs are the model's, also inside a nested model
+    that gives the model's output (by the models' own configs)."""
+    if isinstance(model, keras.Sequential):
+        names = [model.layers[-1].name] if model.layers else []
+    else:
+        entries = model.get_config().get("output_layers", [])
+        if entries and not isinstance(entries[0], (list, tuple)):
+            entries = [entries]  # one output: [name, node, tensor]
+        names = [entry[0] for entry in entries]
+    found = []
+    for name in names:
+        layer = model.get_layer(name)
+        found.append(layer)
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            found += _output_layers(layer)
+    return found
 
 
 def choose_layers(model, layers, min_params):
     """The Dense layers of `model` that `layers` (None, names or a callable)
     selects; a clear error for a named layer that cannot be replaced or for
     an empty choice."""
-    everything = list(_all_layers(model))
+    everything = find_layers(model, lambda layer: True)
     if layers is None:
-        outputs = [id(tensor) for tensor in model.outputs]
+        outputs = {id(layer) for layer in _output_layers(model)}
         chosen = [
             layer
             for layer in everything
             if _why_not_replaceable(model, layer) is None
             and layer.kernel.shape[0] * layer.kernel.shape[1] >= min_params
-            and id(layer.output) not in outputs
+            and id(layer) not in outputs
         ]
     elif callable(layers):
         chosen = [
@@ -68,7 +84,9 @@ def choose_layers(model, layers, min_params):
             if _why_not_replaceable(model, layer) is None and layers(layer)
         ]
     elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
-        by_name = {layer.name: layer for layer in everything}
+        by_name = {}
+        for layer in everything:
+            by_name.setdefault(layer.name, []).append(layer)
         chosen = []
         for name in layers:
             if name not in by_name:
@@ -76,10 +94,11 @@ def choose_layers(model, layers, min_params):
                     f"`layers` names '{name}', which is not a layer of "
                     f"'{model.name}'; its layers are {sorted(by_name)}."
                 )
-            reason = _why_not_replaceable(model, by_name[name])
-            if reason:
-                raise ValueError(f"`layers` names '{name}', but {reason}.")
-            chosen.append(by_name[name])
+            for layer in by_name[name]:  # a name may repeat in nested layers
+                reason = _why_not_replaceable(model, layer)
+                if reason:
+                    raise ValueError(f"`layers` names '{name}', but {reason}.")
+                chosen.append(layer)
     else:
         raise TypeError(
             "`layers` must be None, a list of layer names or a callable "
