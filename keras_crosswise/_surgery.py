@@ -28,6 +28,21 @@ def find_layers(model, predicate):
     return found
 
 
+def layers_named(model, names):
+    """`(name, layer)` for every layer inside `model` of each of `names` (a
+    name may repeat in nested layers), or a clear error for an unknown name."""
+    by_name = {}
+    for layer in find_layers(model, lambda layer: True):
+        by_name.setdefault(layer.name, []).append(layer)
+    for name in names:
+        if name not in by_name:
+            raise ValueError(
+                f"`layers` names '{name}', which is not a layer of "
+                f"'{model.name}'; its layers are {sorted(by_name)}."
+            )
+    return [(name, layer) for name in names for layer in by_name[name]]
+
+
 def copy_layer(layer):
     """A new, built layer like `layer` (a plain layer, not a model), with
     copies of its weights."""

@@ -109,6 +109,7 @@ def test_compress_quick(tmp_path):
         "SVD low rank, distilled",
     ):
         assert 0.8 * budget <= summary[name]["params"] <= budget  # equal budgets
+    assert "naive recipe (fresh FastfoodDense, MSE to logits)" in summary
     int8 = summary["teacher int8 (quantize)"]
     assert int8["params"] == summary["teacher"]["params"]
     assert int8["bytes"] < summary["teacher"]["bytes"]  # tiny here: config dominates

@@ -10,6 +10,7 @@ from keras_crosswise import compress, compress_layer
 from keras_crosswise.layers import CZDense, FastfoodDense
 
 from layer_checks import fastfood_reference_kernel, to_numpy
+from script_runner import runs_on
 
 FAST = {"epochs": 1, "layer_epochs": 1, "verbose": 0, "seed": 0}
 
@@ -350,7 +351,7 @@ def test_rank_three_inputs(rng):
     hidden = keras.layers.GlobalAveragePooling1D()(hidden)
     model = keras.Model(inputs, keras.layers.Dense(3)(hidden))
     x = rng.standard_normal((64, 5, 16)).astype("float32")
-    student = compress(model, x, **FAST)
+    student = compress(model, x, init="projection", **FAST)
     assert isinstance(student.get_layer("wide"), FastfoodDense)
     assert student.predict(x, verbose=0).shape == (64, 3)
     assert 0 < student.compression_report.layers[0].fitted_error < 1.5
@@ -377,3 +378,52 @@ def test_compression_is_a_package_and_each_structure_owns_its_projection(rng):
         CZDense.from_dense(CZDense(4))
     with pytest.raises(ValueError, match=r"`dense` .* must be built"):
         FastfoodDense.from_dense(keras.layers.Dense(4))
+
+
+@pytest.fixture(scope="module")
+def digits_logits_teacher():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    data = train_test_split(
+        (x / 16).astype("float32"), y, test_size=0.25, random_state=0, stratify=y
+    )
+    keras.utils.set_random_seed(0)
+    teacher = mlp(64, (256, 256))
+    teacher.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    teacher.fit(data[0], data[2], batch_size=64, epochs=20, verbose=0)
+    return teacher, data
+
+
+@runs_on("jax", "it measures the recipe, which no backend changes")
+@pytest.mark.parametrize("labels", [False, True])
+def test_defaults_match_or_beat_the_naive_recipe_on_digits(
+    digits_logits_teacher, labels
+):
+    """The naive recipe: a fresh student of the same structure on plain MSE to
+    the teacher's logits (Adam 1e-3, batch 64), the same epochs."""
+    teacher, (x_train, x_test, y_train, y_test) = digits_logits_teacher
+
+    def accuracy(model):
+        return np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test)
+
+    naive = compress(
+        teacher,
+        x_train,
+        init="fresh",
+        layer_epochs=0,
+        temperature=None,
+        batch_size=64,
+        optimizer=keras.optimizers.Adam(1e-3),
+        epochs=10,
+        seed=0,
+        verbose=0,
+    )
+    ours = compress(
+        teacher, x_train, y_train if labels else None, epochs=10, seed=0, verbose=0
+    )
+    assert accuracy(ours) >= accuracy(naive) - 0.005, (accuracy(ours), accuracy(naive))

@@ -10,6 +10,7 @@ from keras_crosswise._surgery import (
     copy_layer,
     copy_with_swaps,
     find_layers,
+    layers_named,
     why_not_swappable,
 )
 from keras_crosswise._validation import LAYER_SEED_STRIDE, check_seed
@@ -197,25 +198,15 @@ def _choose(model, layers):
             if id(layer) not in adapted and (layers is None or layers(layer))
         ]
     elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
-        everything = find_layers(model, lambda layer: True)
-        by_name = {}
-        for layer in everything:
-            by_name.setdefault(layer.name, []).append(layer)
         chosen = []
-        for name in layers:
-            if name not in by_name:
+        for name, layer in layers_named(model, layers):
+            if id(layer) in adapted or isinstance(layer, DiagonalAdapter):
                 raise ValueError(
-                    f"`layers` names '{name}', which is not a layer of "
-                    f"'{model.name}'; its layers are {sorted(by_name)}."
+                    f"`layers` names '{name}', which is already adapted; "
+                    "`merge` the model first to adapt it again."
                 )
-            for layer in by_name[name]:
-                if id(layer) in adapted or isinstance(layer, DiagonalAdapter):
-                    raise ValueError(
-                        f"`layers` names '{name}', which is already adapted; "
-                        "`merge` the model first to adapt it again."
-                    )
-                check_adaptable(layer)
-                chosen.append(layer)
+            check_adaptable(layer)
+            chosen.append(layer)
     else:
         raise TypeError(
             "`layers` must be None, a list of layer names or a callable "

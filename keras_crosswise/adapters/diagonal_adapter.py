@@ -8,12 +8,13 @@ from keras_crosswise._validation import check_seed
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.layers._fastfood_projection import FastfoodProjection
+from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
 KINDS = ("cz", "cz_bias", "fastfood")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class DiagonalAdapter(FastfoodProjection, keras.layers.Layer):
+class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
     """A frozen Dense or EinsumDense layer with learned diagonals (fine-tuning).
 
     With the wrapped layer's kernel W (frozen), bias b and activation:
@@ -138,24 +139,13 @@ class DiagonalAdapter(FastfoodProjection, keras.layers.Layer):
 
     def _apply_weight_flags(self):
         # Variable flags: only the adapter's diagonals (and the bias for
-        # "cz_bias") learn. Keras's `trainable` setter marks every weight
-        # trainable, so `trainable` below re-applies these.
+        # "cz_bias") learn (PerWeightTrainable re-applies them).
         for weight in self.layer.weights:
             is_bias = weight is getattr(self.layer, "bias", None)
             weight.trainable = self.trainable and is_bias and self.kind == "cz_bias"
         for fixed in ("signs", "gaussian"):
             if getattr(self, fixed, None) is not None:
                 getattr(self, fixed).trainable = False
-
-    @property
-    def trainable(self):
-        return keras.layers.Layer.trainable.fget(self)
-
-    @trainable.setter
-    def trainable(self, value):
-        keras.layers.Layer.trainable.fset(self, value)
-        if getattr(self, "layer", None) is not None:
-            self._apply_weight_flags()
 
     def linear_delta(self, inputs):
         """s * F(d * x) on the flat input features, shaped as W x."""

@@ -78,7 +78,14 @@ def fit_layer(dense, replacement, inputs, epochs, batch_size, optimizer):
     replacement.set_weights(twin.get_weights())
 
 
+# The default optimizer: Adam at 3e-3 distilled best of the rates measured
+# (benchmarks/compress_ablation.py; docs/compress.md).
+DEFAULT_LEARNING_RATE = 3e-3
+
+
 def _fresh_optimizer(optimizer):
+    if optimizer is None:
+        return keras.optimizers.Adam(DEFAULT_LEARNING_RATE)
     optimizer = keras.optimizers.get(optimizer)
     return type(optimizer).from_config(optimizer.get_config())
 

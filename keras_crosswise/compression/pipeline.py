@@ -45,13 +45,13 @@ def compress(
     layers=None,
     min_params=4096,
     epochs=10,
-    layer_epochs=3,
-    batch_size=128,
-    optimizer="adam",
+    layer_epochs=0,
+    batch_size=64,
+    optimizer=None,
     loss=None,
     temperature=2.0,
     label_weight=0.5,
-    init="projection",
+    init="fresh",
     seed=None,
     verbose="auto",
 ):
@@ -59,23 +59,29 @@ def compress(
 
     Three steps, the teacher `model` left unchanged:
 
-    1. each chosen `Dense` becomes the layer `compress_layer` returns (same
-       name, units, activation, bias), every other layer is cloned with its
-       trained weights;
-    2. each replacement is fitted alone for `layer_epochs` to the teacher
-       layer's pre-activation outputs on the teacher's own inputs to it (a
-       layer-wise `keras.distillation.FeatureDistillation`);
+    1. each chosen `Dense` becomes a structured layer of its shape (same
+       name, units, activation): a fresh one by default, or with
+       `init="projection"` the one `compress_layer` returns (projected from
+       the trained kernel); every other layer is copied with its trained
+       weights. The Dense layers may sit anywhere: in nested models, or as
+       attributes of custom layers (keras-hub's `TransformerEncoder`);
+    2. with `layer_epochs`, each replacement is fitted alone to the teacher
+       layer's pre-activation outputs on the teacher's own inputs to it;
     3. the whole student is distilled on the teacher's outputs for `epochs`
        with `keras.distillation.LogitsDistillation` (outputs that are
        probabilities are compared through their logarithm), plus the label
        loss when labels are given.
 
+    The defaults are the best recipe measured (benchmarks/compress_ablation.py,
+    docs/compress.md): on our teachers a fresh student distilled long enough
+    beat the projection and the layer-wise fit, which cost accuracy with a
+    FastfoodDense (it keeps only a part of a dense kernel).
+
     The returned model is a plain, uncompiled Keras model (compile it to
     evaluate or fit it) with a `compression_report` attribute, also printed
-    when `verbose` is not 0. Only top-level, unshared Dense layers
-    are replaced: a Dense inside a nested model or called at two places is
-    refused when named and skipped otherwise. Needs `keras.distillation`
-    (Keras >= 3.12).
+    when `verbose` is not 0. A Dense layer called at two places (shared) is
+    refused when named and skipped otherwise, as is an EinsumDense. Needs
+    `keras.distillation` (Keras >= 3.12).
 
     Args:
         model: a trained, built Sequential or functional `keras.Model` with
@@ -90,18 +96,20 @@ def compress(
             `layer -> bool` applied to the Dense layers.
         min_params: the kernel size from which `layers=None` replaces a Dense.
         epochs: distillation epochs of the whole student (0: none).
-        layer_epochs: layer-wise fitting epochs per replaced layer (0: none).
+        layer_epochs: layer-wise fitting epochs per replaced layer (0, the
+            default: none).
         batch_size: batch size for array `x`.
-        optimizer: optimizer identifier or instance (a fresh copy per fit).
+        optimizer: optimizer identifier or instance (a fresh copy per fit);
+            `None` is Adam at 3e-3.
         loss: the label loss; `None` uses the teacher's compiled loss.
         temperature: the soft-logit temperature of LogitsDistillation; `None`
             distils the outputs with mean squared error (for logits, the
             regression of Ba and Caruana).
         label_weight: the weight of the label loss, in [0, 1) (the outputs'
             loss weighs `1 - label_weight`), when labels are given.
-        init: `"projection"` (each replacement from the trained kernel, by
-            its `from_dense`) or `"fresh"` (a new layer of the same
-            structure, its own initialisation).
+        init: `"fresh"` (a new layer of the same structure, its own
+            initialisation: the default) or `"projection"` (each replacement
+            from the trained kernel, by its `from_dense`).
         seed: integer or `None`, the seed of the FastfoodDense replacements.
         verbose: `"auto"`, 0, 1 or 2, as in `fit`, for the distillation of
             the whole student (the layer-wise fits are silent); the report is

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_crosswise._surgery import find_layers, why_not_swappable
+from keras_crosswise._surgery import find_layers, layers_named, why_not_swappable
 
 
 def check_model(model):
@@ -84,21 +84,12 @@ def choose_layers(model, layers, min_params):
             if _why_not_replaceable(model, layer) is None and layers(layer)
         ]
     elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
-        by_name = {}
-        for layer in everything:
-            by_name.setdefault(layer.name, []).append(layer)
         chosen = []
-        for name in layers:
-            if name not in by_name:
-                raise ValueError(
-                    f"`layers` names '{name}', which is not a layer of "
-                    f"'{model.name}'; its layers are {sorted(by_name)}."
-                )
-            for layer in by_name[name]:  # a name may repeat in nested layers
-                reason = _why_not_replaceable(model, layer)
-                if reason:
-                    raise ValueError(f"`layers` names '{name}', but {reason}.")
-                chosen.append(layer)
+        for name, layer in layers_named(model, layers):
+            reason = _why_not_replaceable(model, layer)
+            if reason:
+                raise ValueError(f"`layers` names '{name}', but {reason}.")
+            chosen.append(layer)
     else:
         raise TypeError(
             "`layers` must be None, a list of layer names or a callable "

@@ -16,13 +16,14 @@ from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     check_structure,
 )
+from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
 KERNELS = ("gaussian", "matern", "laplacian")
 STRUCTURES = ("fastfood", "orthogonal")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class McKernel(FastfoodProjection, keras.layers.Layer):
+class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
     """Random kernel features `[cos(Z_hat x), sin(Z_hat x)] / sqrt(D)` (McKernel).
 
     `Z_hat = 1 / (sigma sqrt(n)) C H G Pi H B` (Eq. 14) approximates a dense
@@ -174,17 +175,6 @@ class McKernel(FastfoodProjection, keras.layers.Layer):
         for weight in self.weights:
             if weight.name in flags:
                 weight.trainable = self.trainable and flags[weight.name]
-
-    @property
-    def trainable(self):
-        return keras.layers.Layer.trainable.fget(self)
-
-    @trainable.setter
-    def trainable(self, value):
-        # Keras's setter marks every weight trainable; keep the fixed ones fixed.
-        keras.layers.Layer.trainable.fset(self, value)
-        if self.built:
-            self._apply_weight_flags()
 
     def projection(self, inputs):
         """Z_hat x of shape `(..., num_features)`, in float32 (float64 for a
