@@ -15,15 +15,21 @@ def custom_gradients_skipped():
     - while `torch.jit`, `torch.export` or `torch.compile` trace, as the ONNX
       exporter does: they cannot trace Keras's torch custom-gradient wrapper.
 
-    Always `False` on TensorFlow and JAX, whose exporters trace the wrapper.
+    Always `False` on TensorFlow and JAX, whose exporters trace the wrapper;
+    always `True` on the inference-only backends (numpy, openvino), which
+    compute no gradient (Keras's wrapper there only warns that it passes
+    through).
 
     Example:
 
     >>> print(custom_gradients_skipped() in (True, False))
     True
     """
-    if keras.backend.backend() != "torch":
+    backend = keras.backend.backend()
+    if backend in ("tensorflow", "jax"):
         return False
+    if backend != "torch":
+        return True  # numpy, openvino: forward only
     import torch
 
     return (
