@@ -92,6 +92,10 @@ class FastfoodProjection:
             name=scale_name, shape=(outputs,), autocast=False, **scale
         )
         setattr(self, scale_name, self.row_scale)
+        if keras.backend.backend() == "torch":
+            # The transform's constants, made now and kept: torch.compile
+            # then finds them instead of tracing the NumPy that makes them.
+            self.fastfood_projection(ops.zeros((1, input_dim), self.compute_dtype))
         return padded
 
     def build_kernel_features(

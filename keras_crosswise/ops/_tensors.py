@@ -87,3 +87,24 @@ def constant(values, dtype):
     recorded as a constant by a torch.jit trace without a TracerWarning."""
     with _quiet_trace():
         return ops.convert_to_tensor(np.asarray(values), dtype=dtype)
+
+
+# PyTorch only: NumPy-made constants (Hadamard factors, block offsets) kept
+# per key, dtype and device, so that torch.compile finds them instead of
+# tracing the NumPy that makes them (it cannot: a graph break each). The
+# layers make theirs once in `build`, outside any trace. Not on TensorFlow,
+# where a tensor made inside one tf.function belongs to its graph alone.
+_TORCH_CONSTANTS = {}
+
+
+def cached_constant(key, make, dtype, like):
+    """`constant(make(), dtype)` on the device of the tensor `like`, made
+    once per `key` on PyTorch (see `_TORCH_CONSTANTS`)."""
+    if keras.backend.backend() != "torch":
+        return constant(make(), dtype)
+    full_key = (key, keras.backend.standardize_dtype(dtype), str(like.device))
+    value = _TORCH_CONSTANTS.get(full_key)
+    if value is None:
+        value = constant(make(), dtype).to(like.device)
+        _TORCH_CONSTANTS[full_key] = value
+    return value

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_crosswise.ops._tensors import (
     as_tensors,
-    constant,
+    cached_constant,
     static_size,
     symbolic_call,
 )
@@ -72,7 +72,12 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     # Row b of the permutation indexes into block b of the flattened rows.
     # Gathering rows of the transpose is an embedding lookup on every backend,
     # which all ONNX exporters support (a gather along axis 1 is not).
-    offsets = constant(np.arange(blocks)[:, None] * n, "int32")
+    offsets = cached_constant(
+        ("offsets", blocks, n),
+        lambda: np.arange(blocks)[:, None] * n,
+        "int32",
+        like=rows,
+    )
     index = ops.reshape(ops.cast(permutation, "int32") + offsets, (-1,))
     rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
     rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n, method, max_factor)

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_crosswise.ops._tensors import (
     as_tensors,
-    constant,
+    cached_constant,
     static_size,
     symbolic_call,
     working_dtype,
@@ -59,6 +59,13 @@ def pad_to_power_of_two(x):
     return ops.pad(x, [[0, 0]] * (len(ops.shape(x)) - 1) + [[0, padding]])
 
 
+def _hadamard_constant(n, like):
+    """H_n as a tensor of `like`'s dtype (made once per size on PyTorch)."""
+    return cached_constant(
+        ("hadamard", n), lambda: hadamard_matrix(n), like.dtype, like
+    )
+
+
 def _transform(x, n, method, max_factor=MAX_FACTOR):
     if keras.backend.backend() == "jax":
         import jax
@@ -78,7 +85,7 @@ def _transform_rows(x, n, method, max_factor):
     """
     if method == "matmul" or (method == "kronecker" and n <= max_factor):
         # One Kronecker factor is the matrix itself: the same product.
-        return ops.matmul(x, constant(hadamard_matrix(n), x.dtype))
+        return ops.matmul(x, _hadamard_constant(n, x))
     leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
         half = 1
@@ -96,7 +103,7 @@ def _transform_rows(x, n, method, max_factor):
     # over `...`, which jax2onnx exported with the batch size fixed.
     for factor in kronecker_factors(n, max_factor):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
-        factor_matrix = constant(hadamard_matrix(factor), x.dtype)
+        factor_matrix = _hadamard_constant(factor, x)
         blocks = ops.matmul(ops.swapaxes(blocks, -1, -2), factor_matrix)
         x = ops.reshape(blocks, (*leading, n))
     return x
