@@ -7,8 +7,8 @@ the offline data sets (`load_digits_split`, `load_friedman1`,
 `residual_mlp`), and the training recipe over seeds (`fit_and_score`,
 `scores_over_seeds`, `trainable_count`); in submodules, the equal-budget
 baselines (`baselines`: a narrower Dense net, a low-rank pair, and the
-verdict), the save / reload / ONNX round trip (`serving`) and side-by-side
-timing (`timing`). Needs the `[examples]` extra (scikit-learn, mnist1d).
+verdict), the fine-tuning methods (`fine_tuning`) and side-by-side timing
+(`timing`). Needs the `[examples]` extra (scikit-learn, mnist1d).
 """
 
 from harness.data import (
