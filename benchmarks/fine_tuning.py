@@ -133,6 +133,7 @@ def token_task(count, seed, first, second, length=32, vocabulary=64):
     difference = (x == first).sum(1) - (x == second).sum(1)
     x, labels = x[difference != 0], (difference[difference != 0] > 0).astype(int)
     picks = np.concatenate([np.flatnonzero(labels == c)[: count // 2] for c in (0, 1)])
+    picks = rng.permutation(picks)  # mixed: the splits take consecutive rows
     return x[picks].astype("int32"), labels[picks]
 
 
