@@ -357,12 +357,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_output_arguments(parser)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--targets", nargs="*", default=None, help="target names (default: all)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seeds = 1
     results = {"seeds": args.seeds, "learning_rates": LEARNING_RATES, "tasks": {}}
     out = pathlib.Path(args.out)
     for name, task in tasks(args.quick).items():
+        if args.targets is not None and name not in args.targets:
+            continue
         print(f"{name}", flush=True)
         results["tasks"][name] = run_task(task, args)
         write_json(out / "fine_tuning.json", results)  # each task as it ends

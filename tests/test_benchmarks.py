@@ -17,7 +17,7 @@ def load_results(folder, name):
     return results
 
 
-@runs_on("torch")
+@runs_on("tensorflow")
 def test_fit_speed_quick(tmp_path):
     output = run_script("benchmarks/fit_speed.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"fit_speed_{keras.backend.backend()}")

@@ -300,31 +300,26 @@ def test_shared_and_output_layers_are_skipped_by_default():
         compress(model, x, **FAST)
 
 
-@pytest.mark.parametrize("into", ["fastfood", "cz"])
-def test_nested_models_and_custom_layers_compress_and_reload(into, rng, tmp_path):
+def test_nested_models_and_custom_layers_compress_and_reload(rng, tmp_path):
     """Dense layers in a nested Sequential and as attributes of keras-hub's
     TransformerEncoder (its feed-forward block) are replaced and reload."""
     keras_hub = pytest.importorskip("keras_hub")
     inputs = keras.Input((6, 16))
-    hidden = keras_hub.layers.TransformerEncoder(128, num_heads=2)(inputs)
-    hidden = keras_hub.layers.TransformerEncoder(128, num_heads=2)(hidden)
+    hidden = keras_hub.layers.TransformerEncoder(64, num_heads=2)(inputs)
+    hidden = keras_hub.layers.TransformerEncoder(64, num_heads=2)(hidden)
     pooled = keras.layers.GlobalAveragePooling1D()(hidden)
     block = keras.Sequential(
-        [keras.Input((16,)), keras.layers.Dense(256, activation="relu")], name="block"
+        [keras.Input((16,)), keras.layers.Dense(64, activation="relu")], name="block"
     )
     model = keras.Model(inputs, keras.layers.Dense(3)(block(pooled)))
-    x = rng.standard_normal((64, 6, 16)).astype("float32")
-    student = compress(model, x, into=into, min_params=2048, **FAST)
+    x = rng.standard_normal((32, 6, 16)).astype("float32")
+    student = compress(model, x, min_params=1024, **FAST)
     replaced = [entry.name for entry in student.compression_report.layers]
     assert len(replaced) == 5  # 2 x 2 feed-forward Dense, the nested one
-    structured = CZDense if into == "cz" else FastfoodDense
-    kinds = [
-        type(layer)
-        for layer in keras_crosswise._surgery.find_layers(
-            student, lambda layer: isinstance(layer, (keras.layers.Dense, structured))
-        )
-    ]
-    assert kinds.count(structured) == 5
+    found = keras_crosswise._surgery.find_layers(
+        student, lambda layer: isinstance(layer, FastfoodDense)
+    )
+    assert len(found) == 5
     student.save(tmp_path / "student.keras")
     restored = keras.models.load_model(tmp_path / "student.keras")
     np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(student(x)), atol=1e-5)
