@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 import keras_crosswise
-from keras_crosswise.compression.cloning import clone_with
+from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise.compression.distillation import distil as compress_distil
 from keras_crosswise.compression.distillation import outputs_loss
 from keras_crosswise.compression.pipeline import SAMPLE_ROWS
@@ -125,7 +125,7 @@ def file_bytes(model):
     """Bytes of the saved model alone (an uncompiled copy: no optimizer state)."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "model.keras"
-        clone_with(model, {}).save(path)
+        copy_with_swaps(model, {}).save(path)
         return path.stat().st_size
 
 
@@ -143,14 +143,14 @@ def low_rank(teacher, chosen, budget):
         return pair
 
     def build(rank):
-        return clone_with(teacher, {id(d): factorised(d, rank) for d in chosen})
+        return copy_with_swaps(teacher, {id(d): factorised(d, rank) for d in chosen})
 
     full_rank = min(min(dense.kernel.shape) for dense in chosen)
     return widest_within(build, budget, high=full_rank)
 
 
 def int8_copy(teacher):
-    copy = clone_with(teacher, {})
+    copy = copy_with_swaps(teacher, {})
     with warnings.catch_warnings():  # "InputLayer does not have `quantize`"
         warnings.simplefilter("ignore", UserWarning)
         copy.quantize("int8")

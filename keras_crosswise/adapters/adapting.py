@@ -205,7 +205,6 @@ def _choose(model, layers):
                     f"`layers` names '{name}', which is already adapted; "
                     "`merge` the model first to adapt it again."
                 )
-            check_adaptable(layer)
             chosen.append(layer)
     else:
         raise TypeError(

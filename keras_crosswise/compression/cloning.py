@@ -10,13 +10,6 @@ from keras_crosswise._keras_internals import nested_layers
 from keras_crosswise._surgery import copy_with_swaps
 
 
-def clone_with(model, replacements):
-    """The model with `replacements[id(layer)]` for the chosen layers, at any
-    depth, and copies of every other layer, trained weights included. The
-    copy is not compiled."""
-    return copy_with_swaps(model, replacements)
-
-
 @contextlib.contextmanager
 def trainable_flags_restored(model):
     """Restore every layer's `trainable` flag afterwards (the teacher is

@@ -4,6 +4,7 @@ initialised from the teacher, then distilled."""
 import functools
 import time
 
+from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise._validation import (
     LAYER_SEED_STRIDE,
     check_positive_int,
@@ -11,11 +12,7 @@ from keras_crosswise._validation import (
     check_real,
     check_seed,
 )
-from keras_crosswise.compression.cloning import (
-    clone_with,
-    layer_inputs,
-    trainable_flags_restored,
-)
+from keras_crosswise.compression.cloning import layer_inputs, trainable_flags_restored
 from keras_crosswise.compression.data import sample_inputs
 from keras_crosswise.compression.distillation import (
     distil,
@@ -168,7 +165,7 @@ def compress(
         replace(dense, into, _layer_seed(seed, i)) for i, dense in enumerate(chosen)
     ]
     pairs = list(zip(chosen, replacements, strict=True))
-    student = clone_with(model, {id(dense): new for dense, new in pairs})
+    student = copy_with_swaps(model, {id(dense): new for dense, new in pairs})
     with trainable_flags_restored(model):
         model.trainable = False
         hidden = layer_inputs(model, chosen, sample, batch_size)

@@ -62,15 +62,7 @@ def fresh_layer(dense_layer, into="fastfood", seed=None):
     """A new CZDense or FastfoodDense of `dense_layer`'s structure (name,
     units, activation, bias use, dtype policy, input width), built with its
     own initialisation: the student of the naive recipe."""
+    into = check_into(into)
     check_trained_dense(dense_layer, "dense_layer")
-    extra = {"seed": check_seed(seed)} if check_into(into) == "fastfood" else {}
-    layer = STRUCTURES[into](
-        dense_layer.units,
-        activation=dense_layer.activation,
-        use_bias=dense_layer.use_bias,
-        name=dense_layer.name,
-        dtype=dense_layer.dtype_policy,
-        **extra,
-    )
-    layer.build((None, dense_layer.kernel.shape[0]))
-    return layer
+    extra = {"seed": check_seed(seed)} if into == "fastfood" else {}
+    return STRUCTURES[into]._like_dense(dense_layer, **extra)

@@ -85,13 +85,11 @@ class StructuredDense(keras.layers.Layer):
         return self.linear(ops.eye(self.input_dim))
 
     @classmethod
-    def _replace_dense(cls, dense, project, **kwargs):
-        """A built `cls` with `dense`'s name, units, activation, bias and dtype
-        policy, its structured weights `project(kernel, layer)` (a dict of
-        NumPy arrays by attribute name) from `dense`'s float64 kernel
-        `(input_dim, units)`. `kwargs` go to the constructor."""
+    def _like_dense(cls, dense, **kwargs):
+        """A new, built `cls` with `dense`'s name, units, activation, bias use,
+        dtype policy and input width, its own initialisation. `kwargs` go to
+        the constructor."""
         check_trained_dense(dense)
-        kernel = np.asarray(ops.convert_to_numpy(dense.kernel), "float64")
         layer = cls(
             dense.units,
             activation=dense.activation,
@@ -100,7 +98,16 @@ class StructuredDense(keras.layers.Layer):
             dtype=dense.dtype_policy,
             **kwargs,
         )
-        layer.build((None, kernel.shape[0]))
+        layer.build((None, dense.kernel.shape[0]))
+        return layer
+
+    @classmethod
+    def _replace_dense(cls, dense, project, **kwargs):
+        """`_like_dense`, with its structured weights `project(kernel, layer)`
+        (a dict of NumPy arrays by attribute name) from `dense`'s float64
+        kernel `(input_dim, units)`, and `dense`'s bias."""
+        layer = cls._like_dense(dense, **kwargs)
+        kernel = np.asarray(ops.convert_to_numpy(dense.kernel), "float64")
         weights = project(kernel, layer)
         if dense.use_bias:
             weights["bias"] = ops.convert_to_numpy(dense.bias)
