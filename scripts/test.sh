@@ -4,8 +4,9 @@
 # tests/test_docs.py). Fails if the lint, the package or any backend fails
 # (pytest's exit 5, no tests, too).
 #
-# Backend-independent tests (marker `backend_independent`) run in the first
-# backend's pass only; the save/load zoo is saved once per backend, up front,
+# The passes run in two lanes at once (JAX beside TensorFlow then PyTorch).
+# Backend-independent tests (marker `backend_independent`) run in
+# TensorFlow's pass only; the save/load zoo is saved once per backend, up front,
 # for all three passes to load. Extra arguments go to pytest, e.g.
 # `scripts/test.sh -k cz_dense`; `BACKENDS="jax" scripts/test.sh` runs one pass.
 set -uo pipefail
@@ -20,9 +21,10 @@ echo "== ruff"
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "lint failed"; exit 1; }
 done_in "ruff"
 
-echo "== package: build, twine check, the wheel at the lowest allowed versions"
-bash scripts/check_package.sh || { echo "packaging check failed"; exit 1; }
-done_in "package"
+# The packaging check (its own fresh venv) runs beside the zoo and the passes.
+reports=$(mktemp -d)
+bash scripts/check_package.sh > "$reports/package.log" 2>&1 &
+package_pid=$!
 
 echo "== the save/load zoo, saved once under each backend"
 CROSSWISE_ZOO=$(mktemp -d)
@@ -38,21 +40,44 @@ for i in "${!pids[@]}"; do
 done
 done_in "zoo"
 
-reports=$(mktemp -d)
-failed=()
-independent=1
-for backend in $BACKENDS; do
-  echo "== pytest, KERAS_BACKEND=$backend"
-  start=$SECONDS
+# Two lanes, one per core: JAX's pass (the longest) beside TensorFlow's then
+# PyTorch's. Each pass writes its own log, printed whole when it ends.
+LANES=${LANES:-"jax;tensorflow torch"}
+INDEPENDENT_IN=${INDEPENDENT_IN:-tensorflow}  # the pass that runs backend-independent tests
+case " $BACKENDS " in *" $INDEPENDENT_IN "*) ;; *) INDEPENDENT_IN=${BACKENDS%% *} ;; esac
+run_pass() {
+  local backend=$1 independent=0 start=$SECONDS
+  shift
+  [ "$backend" = "$INDEPENDENT_IN" ] && independent=1
   KERAS_BACKEND=$backend CROSSWISE_BACKEND_INDEPENDENT=$independent \
-    .venv/bin/python -m pytest -p no:cacheprovider \
-    --junitxml="$reports/$backend.xml" "$@"
-  status=$?
-  echo "== $backend: exit $status in $((SECONDS - start)) s"
-  stage_start=$SECONDS
-  [ "$status" -eq 0 ] || failed+=("$backend")
-  independent=0
+    .venv/bin/python -m pytest -p no:cacheprovider --basetemp="$reports/tmp-$backend" \
+    --junitxml="$reports/$backend.xml" "$@" > "$reports/$backend.log" 2>&1
+  local status=$?
+  echo "$status" > "$reports/$backend.status"
+  { echo "== pytest, KERAS_BACKEND=$backend"; cat "$reports/$backend.log"
+    echo "== $backend: exit $status in $((SECONDS - start)) s"; }
+}
+lane_pids=()
+IFS=';' read -ra lanes <<< "$LANES"
+for lane in "${lanes[@]}"; do
+  (
+    for backend in $lane; do
+      case " $BACKENDS " in *" $backend "*) run_pass "$backend" "$@" ;; esac
+    done
+  ) &
+  lane_pids+=($!)
 done
+wait "${lane_pids[@]}"
+failed=()
+for backend in $BACKENDS; do
+  [ "$(cat "$reports/$backend.status" 2>/dev/null)" = 0 ] || failed+=("$backend")
+done
+done_in "pytest, all passes"
+echo "== package: build, twine check, the wheel at the lowest allowed versions"
+wait "$package_pid"
+package_status=$?
+cat "$reports/package.log"
+[ "$package_status" -eq 0 ] || { echo "packaging check failed"; failed+=("package"); }
 
 .venv/bin/python - "$reports" <<'PY'
 import pathlib, sys, xml.etree.ElementTree as ET

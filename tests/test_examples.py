@@ -53,7 +53,7 @@ def test_quickstart_fast():
     assert difference < 1e-5, output
 
 
-@runs_on("jax")
+@runs_on("torch")
 def test_mnist1d_comparison_fast():
     output = run_script("examples/mnist1d_comparison.py", "--fast")
     assert "MNIST-1D: 4000 train, 1000 test" in output
