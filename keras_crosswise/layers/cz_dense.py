@@ -7,6 +7,7 @@ from keras import ops
 from keras_crosswise._validation import check_positive_int, check_weight_size
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
 from keras_crosswise.layers._structured_dense import StructuredDense
+from keras_crosswise.ops._tensors import zero_pad_last_axis
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -166,8 +167,8 @@ class CZDense(StructuredDense):
             num_blocks = -(-self.input_dim // self.units)
             scaled = inputs * self.kernel
             padding = num_blocks * self.units - self.input_dim
-            if padding:
-                scaled = ops.pad(scaled, [[0, 0]] * (ndim - 1) + [[0, padding]])
+            if padding:  # < units < input_dim
+                scaled = zero_pad_last_axis(scaled, padding)
             blocks = ops.reshape(
                 scaled, (*ops.shape(scaled)[:-1], num_blocks, self.units)
             )

@@ -41,6 +41,13 @@ def symbolic_call(function, output_spec, *args):
     return _SymbolicOperation(function, output_spec, name).symbolic_call(*args)
 
 
+def zero_pad_last_axis(x, padding):
+    """`x` with `padding` zeros appended on its last axis, `0 < padding <= n`.
+    Not `ops.pad`: Keras's torch `pad` makes torch.compile break the graph at
+    the next layer's call ("mapping proxy affected by dictionary mutation")."""
+    return ops.concatenate([x, ops.zeros_like(x[..., :padding])], axis=-1)
+
+
 def working_dtype(dtype):
     """The float dtype a transform computes in for inputs of `dtype`: float64
     stays float64; float16, bfloat16, float32 and integers compute in float32."""

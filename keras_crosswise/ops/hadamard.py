@@ -12,6 +12,7 @@ from keras_crosswise.ops._tensors import (
     static_size,
     symbolic_call,
     working_dtype,
+    zero_pad_last_axis,
 )
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
@@ -56,7 +57,7 @@ def pad_to_power_of_two(x):
     padding = next_power_of_two(size) - size
     if padding == 0:
         return x
-    return ops.pad(x, [[0, 0]] * (len(ops.shape(x)) - 1) + [[0, padding]])
+    return zero_pad_last_axis(x, padding)  # padding < size: the next power of two
 
 
 def _hadamard_constant(n, like):
