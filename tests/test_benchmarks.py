@@ -30,6 +30,21 @@ def test_fit_speed_quick(tmp_path):
     assert "| / floor |" in output
 
 
+@runs_on("torch", "torch.compile is PyTorch's")
+def test_torch_compile_quick(tmp_path):
+    output = run_script("benchmarks/torch_compile.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "torch_compile.json").read_text())
+    found = results["widths"]["64"]
+    assert set(found["seconds"]) == {
+        f"{name} {mode} {task}"
+        for name in ("FastfoodDense", "Dense")
+        for mode in ("eager", "compiled")
+        for task in ("train", "infer")
+    }
+    assert all(seconds > 0 for seconds in found["seconds"].values())
+    assert "| 64 | FastfoodDense |" in output
+
+
 @runs_on("tensorflow")
 def test_kernel_error_quick(tmp_path):
     run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
@@ -116,7 +131,7 @@ def test_compress_quick(tmp_path):
     assert "| compress into cz |" in output
 
 
-@runs_on("jax")
+@runs_on("torch")
 def test_wide_tasks_quick(tmp_path):
     output = run_script("benchmarks/wide_tasks.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"wide_tasks_{keras.backend.backend()}")
