@@ -53,3 +53,29 @@ def _reset_policy():
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+ZOO_SCRIPT = pathlib.Path(__file__).resolve().parent / "model_zoo.py"
+
+
+@pytest.fixture(scope="session")
+def zoo_by_backend(tmp_path_factory):
+    """The zoo saved under every backend: the folder CROSSWISE_ZOO names
+    (the test command saves it there once per backend, for all three
+    backends' runs), else this backend in-process and the others in
+    subprocesses (a backend is fixed per process)."""
+    from model_zoo import save_seeded, save_zoo
+    from script_runner import BACKENDS, run_python
+
+    prebuilt = os.environ.get("CROSSWISE_ZOO")
+    if prebuilt:
+        return pathlib.Path(prebuilt)
+    root = tmp_path_factory.mktemp("zoo")
+    for backend in BACKENDS:
+        if backend == keras.backend.backend():
+            save_zoo(root / backend)
+            save_seeded(root / backend)
+        else:
+            result = run_python([str(ZOO_SCRIPT), "save", str(root / backend)], backend)
+            assert result.returncode == 0, result.stderr[-3000:]
+    return root

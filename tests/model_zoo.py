@@ -100,6 +100,15 @@ def build_model(name):
     )
 
 
+def build_every_layer_model():
+    """One model holding every zoo layer side by side, for the export matrix."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((INPUT_DIM,))
+    branches = [LAYERS[name]()(inputs) for name in LAYERS]
+    head = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(7))
+    return keras.Model(inputs, head(keras.layers.Concatenate()(branches)), name="zoo")
+
+
 def sample_inputs(count=6, seed=0):
     return (
         np.random.default_rng(seed)

@@ -17,6 +17,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BACKEND = keras.backend.backend()
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def run_script(relative_path, *args, timeout=600):
@@ -31,6 +32,20 @@ def run_script(relative_path, *args, timeout=600):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
+
+
+def run_python(args, backend, python=sys.executable, **kwargs):
+    """`python ARGS...` in a fresh process under `backend`; the result, unchecked."""
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    return subprocess.run(
+        [str(python), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        **kwargs,
+    )
 
 
 def run_script_in_process(relative_path, *args):

@@ -1,10 +1,5 @@
 """Save anywhere, load anywhere: all 9 backend pairs, golden files, no-import errors."""
 
-import os
-import pathlib
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -16,46 +11,10 @@ from model_zoo import (
     TOLERANCE,
     build_model,
     sample_inputs,
-    save_seeded,
-    save_zoo,
 )
+from script_runner import BACKENDS, run_python
 
-BACKENDS = ("tensorflow", "jax", "torch")
 CURRENT = keras.backend.backend()
-ZOO_SCRIPT = pathlib.Path(__file__).resolve().parent / "model_zoo.py"
-
-
-def run_python(args, backend, **kwargs):
-    env = {**os.environ, "KERAS_BACKEND": backend}
-    return subprocess.run(
-        [sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        **kwargs,
-    )
-
-
-@pytest.fixture(scope="session")
-def zoo_by_backend(tmp_path_factory):
-    """The zoo saved under every backend: the folder CROSSWISE_ZOO names
-    (the test command saves it there once per backend, for all three
-    backends' runs), else this backend in-process and the others in
-    subprocesses (a backend is fixed per process)."""
-    prebuilt = os.environ.get("CROSSWISE_ZOO")
-    if prebuilt:
-        return pathlib.Path(prebuilt)
-    root = tmp_path_factory.mktemp("zoo")
-    for backend in BACKENDS:
-        if backend == CURRENT:
-            save_zoo(root / backend)
-            save_seeded(root / backend)
-        else:
-            result = run_python([str(ZOO_SCRIPT), "save", str(root / backend)], backend)
-            assert result.returncode == 0, result.stderr[-3000:]
-    return root
 
 
 @pytest.mark.parametrize("saved_under", BACKENDS)
