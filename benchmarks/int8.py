@@ -8,7 +8,8 @@ copy of each:
   dataset (200 training samples) and int8 kernels only
   (`TFLITE_BUILTINS_INT8`, float inputs and outputs), run by the LiteRT
   interpreter; per-tensor errors from TensorFlow's QuantizationDebugger show
-  where the error enters.
+  where the error enters;
+- TFLite dynamic range: int8 weights, float activations (no dataset).
 Reports test accuracy before and after, and the share of test samples whose
 predicted class is unchanged.
 Run: KERAS_BACKEND=tensorflow python benchmarks/int8.py [--quick]
@@ -38,7 +39,17 @@ MODELS = {
             "McKernel 512 (fixed) + Dense 10",
         ),
     ),
-    "MNIST-1D": (load_mnist1d, mnist1d_models, None),
+    "MNIST-1D": (
+        load_mnist1d,
+        mnist1d_models,
+        (
+            "MLP 100-100 (reference)",
+            "MLP 100-100, CZDense middle",
+            "MLP 100-100, FastfoodDense middle",
+            "FastfoodDense 256-256-10",
+            "McKernel 1024 (fixed) + linear",
+        ),
+    ),
 }
 
 
@@ -50,17 +61,22 @@ def keras_int8(model, x):
 
 
 def tflite_converter(model, representative, folder):
+    """Full-integer with a `representative` dataset, else dynamic range (int8
+    weights, float activations)."""
     import tensorflow as tf
 
     model.export(str(folder / "saved_model"), format="tf_saved_model", verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(folder / "saved_model"))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([row[None]] for row in representative)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if representative is not None:
+        converter.representative_dataset = lambda: (
+            [row[None]] for row in representative
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter
 
 
-def tflite_int8(model, representative, x):
+def tflite_classes(model, representative, x):
     from ai_edge_litert.interpreter import Interpreter
 
     with tempfile.TemporaryDirectory() as folder:
@@ -75,25 +91,34 @@ def tflite_int8(model, representative, x):
     return np.argmax(interpreter.get_tensor(output), axis=-1)
 
 
-def worst_tensors(model, representative, count=3):
-    """The `count` tensors with the largest quantization RMSE (mean over the
-    debug samples; QuantizationDebugger's layer statistics)."""
+def float_spread(float_tensor, quantized_tensor, scale, zero_point):
+    return float(np.std(float_tensor))
+
+
+def worst_tensors(model, representative, count=4):
+    """The `count` tensors whose int8 values are furthest from float, relative
+    to their spread (TensorFlow's QuantizationDebugger, 50 samples)."""
     import tensorflow as tf
 
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        layer_direct_compare_metrics={"float_spread": float_spread}
+    )
     with tempfile.TemporaryDirectory() as folder:
         converter = tflite_converter(model, representative, pathlib.Path(folder))
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter,
             debug_dataset=lambda: ([row[None]] for row in representative[:50]),
+            debug_options=options,
         )
         debugger.run()
-        statistics = debugger.layer_statistics
-    errors = {
-        name: float(np.mean(found["root_mean_squared_error"]))
-        for name, found in statistics.items()
-        if len(found["root_mean_squared_error"])
+    errors = {  # the debugger's own RMSE (its dequantization) over the spread
+        name.removeprefix("NumericVerify/"): float(
+            np.sqrt(found["mean_squared_error"]) / (found["float_spread"] + 1e-12)
+        )
+        for name, found in debugger.layer_statistics.items()
     }
-    return dict(sorted(errors.items(), key=lambda item: -item[1])[:count])
+    ranked = sorted(errors.items(), key=lambda item: -item[1])[:count]
+    return {name: round(error, 4) for name, error in ranked}
 
 
 def measure(name, make_model, data, steps):
@@ -105,7 +130,8 @@ def measure(name, make_model, data, steps):
     representative = data[0][:200]
     quantized = {"keras int8": lambda: keras_int8(model, x_test)}
     if keras.backend.backend() == "tensorflow":
-        quantized["tflite int8"] = lambda: tflite_int8(model, representative, x_test)
+        quantized["tflite int8"] = lambda: tflite_classes(model, representative, x_test)
+        quantized["tflite dynamic"] = lambda: tflite_classes(model, None, x_test)
     for method, classes in quantized.items():
         classes = classes()
         found[f"{method} accuracy"] = float(np.mean(classes == y_test))
@@ -121,7 +147,7 @@ def report(results):
     for task, models in results["tasks"].items():
         for name, found in models.items():
             row = [task, name, f"{100 * found['float accuracy']:.1f}"]
-            for method in ("keras int8", "tflite int8"):
+            for method in ("keras int8", "tflite int8", "tflite dynamic"):
                 if f"{method} accuracy" in found:
                     row.append(f"{100 * found[f'{method} accuracy']:.1f}")
                     row.append(f"{100 * found[f'{method} agreement']:.1f}")
@@ -129,7 +155,8 @@ def report(results):
                     row += ["-", "-"]
             rows.append(row)
     header = ["task", "model", "float %", "Keras int8 %", "same class %"]
-    print(markdown_table([*header, "TFLite int8 %", "same class %"], rows))
+    header += ["TFLite int8 %", "same class %", "TFLite dynamic %", "same class %"]
+    print(markdown_table(header, rows))
 
 
 def main():
@@ -146,7 +173,6 @@ def main():
             continue
         print(task, flush=True)
         factories = models()
-        names = names or tuple(factories)
         if args.quick:
             names = names[:2]
         results["tasks"][task] = {

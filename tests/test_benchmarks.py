@@ -45,6 +45,17 @@ def test_torch_compile_quick(tmp_path):
     assert "| 64 | FastfoodDense |" in output
 
 
+@runs_on("tensorflow", "TFLite's converter needs TensorFlow")
+def test_int8_quick(tmp_path):
+    output = run_script("benchmarks/int8.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "int8.json").read_text())
+    for found in results["tasks"]["digits"].values():
+        for method in ("keras int8", "tflite int8", "tflite dynamic"):
+            assert 0 <= found[f"{method} agreement"] <= 1
+        assert 0 < len(found["tflite worst tensors"]) <= 4
+    assert "| digits | Dense 256-256-10 |" in output
+
+
 @runs_on("tensorflow")
 def test_kernel_error_quick(tmp_path):
     run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
