@@ -329,10 +329,14 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     names = list(results["tasks"])
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
     figure, axes = plt.subplots(
-        1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False
+        rows, columns, figsize=(4.5 * columns, 3.6 * rows), squeeze=False
     )
-    for axis, name in zip(axes[0], names, strict=True):
+    for axis in axes.flat[len(names) :]:
+        axis.set_visible(False)
+    for axis, name in zip(axes.flat, names, strict=False):
         for method, m in results["tasks"][name]["methods"].items():
             marker = (
                 "o" if method in OURS else "s" if method.startswith("lora") else "^"
@@ -347,8 +351,9 @@ def plot(results, path):
         axis.set_xscale("log")
         axis.set_title(name, fontsize=9)
         axis.set_xlabel("trainable parameters")
-    axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    for row in axes:
+        row[0].set_ylabel("test accuracy (%)")
+    axes.flat[len(names) - 1].legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

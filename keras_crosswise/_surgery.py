@@ -110,6 +110,10 @@ class _Surgeon:
         return self.copies[id(layer)]
 
     def _copy_unchanged(self, layer):
+        if not isinstance(layer, keras.layers.Layer):
+            # A keras.ops call in a functional graph (e.g. `x["token_ids"]`):
+            # an operation without weights or sublayers.
+            return layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.Sequential) or _is_functional(layer):
             with uncompiled(layer):
                 return keras.models.clone_model(layer, clone_function=self.copy_layer)

@@ -5,9 +5,9 @@
 # (pytest's exit 5, no tests, too).
 #
 # The passes run in two lanes at once (JAX beside TensorFlow then PyTorch).
-# Backend-independent tests (marker `backend_independent`) run in
-# TensorFlow's pass only; the save/load zoo is saved once per backend, up front,
-# for all three passes to load. Extra arguments go to pytest, e.g.
+# Backend-independent tests (marker `backend_independent`) run in JAX's
+# pass only, which balances the lanes; the save/load zoo is saved once per
+# backend, up front, for all three passes to load. Extra arguments go to pytest, e.g.
 # `scripts/test.sh -k cz_dense`; `BACKENDS="jax" scripts/test.sh` runs one pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ done_in "zoo"
 # Two lanes, one per core: JAX's pass (the longest) beside TensorFlow's then
 # PyTorch's. Each pass writes its own log, printed whole when it ends.
 LANES=${LANES:-"jax;tensorflow torch"}
-INDEPENDENT_IN=${INDEPENDENT_IN:-tensorflow}  # the pass that runs backend-independent tests
+INDEPENDENT_IN=${INDEPENDENT_IN:-jax}  # the pass that runs backend-independent tests
 case " $BACKENDS " in *" $INDEPENDENT_IN "*) ;; *) INDEPENDENT_IN=${BACKENDS%% *} ;; esac
 run_pass() {
   local backend=$1 independent=0 start=$SECONDS

@@ -2,7 +2,7 @@
 
 Tests marked `backend_independent` check what no backend changes (configs,
 packaging, the docs, scikit-learn's contract, pure NumPy references): the
-test command runs them in the first backend's process only, by setting
+test command runs them in one backend's process only (JAX's), by setting
 CROSSWISE_BACKEND_INDEPENDENT=0 for the others. A plain `pytest` runs them.
 """
 

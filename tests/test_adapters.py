@@ -133,6 +133,47 @@ def test_einsum_dense_attention_and_keras_hub_encoder(rng, tmp_path):
     np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(adapted(x)), atol=1e-5)
 
 
+def test_a_keras_hub_backbone_built_from_a_config(rng, tmp_path):
+    """A backbone is a functional subclass with dict inputs and keras.ops calls
+    (non-layer operations) in its graph; the copy is a functional keras.Model."""
+    keras_hub = pytest.importorskip("keras_hub")
+    keras.utils.set_random_seed(3)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=8,
+    )
+    x = {
+        "token_ids": rng.integers(0, 50, (4, 8)).astype("int32"),
+        "segment_ids": rng.integers(0, 2, (4, 8)).astype("int32"),
+        "padding_mask": np.ones((4, 8), "int32"),
+    }
+    before = [w.copy() for w in backbone.get_weights()]
+    expected = {k: to_numpy(v) for k, v in backbone(x).items()}
+    adapted = adapt(backbone, kind="fastfood")
+    found = find_layers(adapted, lambda layer: isinstance(layer, DiagonalAdapter))
+    assert len(found) == 7  # q, k, v, attention output, 2 feed-forward, pooler
+    for name, value in adapted(x).items():
+        np.testing.assert_allclose(to_numpy(value), expected[name], atol=1e-5)
+    adapted.compile(optimizer="adam", loss={"pooled_output": "mse"}, jit_compile=JIT)
+    target = rng.standard_normal((4, 16)).astype("float32")
+    adapted.fit(x, {"pooled_output": target}, epochs=2, verbose=0)
+    for old, now in zip(before, backbone.get_weights(), strict=True):
+        np.testing.assert_array_equal(now, old)
+    outputs = {k: to_numpy(v) for k, v in adapted(x).items()}
+    assert np.abs(outputs["pooled_output"] - expected["pooled_output"]).max() > 1e-4
+    merged = merge(adapted)
+    for name, value in merged(x).items():
+        np.testing.assert_allclose(to_numpy(value), outputs[name], atol=1e-4)
+    adapted.save(tmp_path / "backbone.keras")
+    restored = keras.models.load_model(tmp_path / "backbone.keras", compile=False)
+    for name, value in restored(x).items():
+        np.testing.assert_allclose(to_numpy(value), outputs[name], atol=1e-5)
+
+
 def test_mixed_precision_jit_and_beside_keras_lora(rng):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = base_model(rng)

@@ -85,6 +85,23 @@ def test_an_empty_swap_is_an_exact_copy(rng):
     assert not {id(w) for w in copy.weights} & {id(w) for w in model.weights}
 
 
+def test_keras_ops_in_the_graph_are_copied_too(rng):
+    """keras.ops calls on symbolic tensors (an indexing, a sum, a flip) are
+    graph nodes that are not layers, as in keras-hub's backbones."""
+    inputs = {"a": keras.Input((8,), name="a"), "b": keras.Input((3, 8), name="b")}
+    hidden = inputs["a"] + keras.ops.sum(inputs["b"][:, 1:], axis=1)
+    hidden = keras.layers.Dense(8, name="square")(keras.ops.flip(hidden, axis=-1))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(hidden))
+    square = diagonal_dense(model.get_layer("square"), rng)
+    x = {
+        "a": rng.standard_normal((4, 8)).astype("float32"),
+        "b": rng.standard_normal((4, 3, 8)).astype("float32"),
+    }
+    copy = copy_with_swaps(model, {id(square): CZDense.from_dense(square)})
+    assert isinstance(copy.get_layer("square"), CZDense)
+    np.testing.assert_allclose(to_numpy(copy(x)), to_numpy(model(x)), atol=1e-5)
+
+
 def test_keras_hub_encoder_stack_feed_forward_is_swapped_and_reloads(rng, tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     inputs = keras.Input((6, 8))
