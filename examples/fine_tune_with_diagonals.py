@@ -63,8 +63,8 @@ def main():
     hidden = keras.layers.Dense(256, activation="relu", name="hidden2")(hidden)
     pretrained = keras.Model(inputs, keras.layers.Dense(5, name="head")(hidden))
     compile_and_fit(pretrained, x[source], y[source], epochs, 1e-3)
-    # The body with a new head for the new classes (its layers are shared:
-    # `adapt` copies them, and so does `clone` below).
+    # The body with a new head for the new classes (its layers are shared
+    # with `pretrained`; `clone` copies them, and `adapt` works in place).
     base = keras.Model(inputs, keras.layers.Dense(5, name="head")(hidden))
     x_train, y_train = x[picks], y[picks] - 5
     x_test, y_test = x[test], y[test] - 5
@@ -83,8 +83,8 @@ def main():
         lora_weights += [lora.get_layer(name).lora_kernel_a]
         lora_weights += [lora.get_layer(name).lora_kernel_b]
     only_trainable(lora, lora_weights)
-    adapted = adapters.adapt(
-        base, kind="cz_bias", layers=lambda layer: layer.name != "head"
+    adapted = adapters.adapt(  # in place, no weight copied; only these train
+        clone(), kind="cz_bias", layers=["hidden1", "hidden2"], train=["head"]
     )
     print(f"backend: {keras.backend.backend()}; digits 5-9, 20 images per class")
     for name, model in (
@@ -97,23 +97,20 @@ def main():
         accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
         print(f"{name:32s} {trainable:6,d} trainable, test accuracy {accuracy:.3f}")
 
-    merged = adapters.merge(adapted)
-    difference = np.abs(
-        merged.predict(x_test, verbose=0) - adapted.predict(x_test, verbose=0)
-    )
-    print(f"merged into plain Dense layers: max |difference| {difference.max():.2e}")
     folder = pathlib.Path(tempfile.mkdtemp())
     adapters.save_adapters(adapted, folder / "adapters.npz")
     adapted.save(folder / "adapted.keras")
-    again = adapters.load_adapters(base, folder / "adapters.npz")
-    difference = np.abs(
-        again.predict(x_test, verbose=0) - adapted.predict(x_test, verbose=0)
-    )
+    tuned = adapted.predict(x_test, verbose=0)
+    again = adapters.load_adapters(clone(), folder / "adapters.npz")
+    difference = np.abs(again.predict(x_test, verbose=0) - tuned)
     print(
         f"adapters alone: {(folder / 'adapters.npz').stat().st_size:,} bytes (the "
         f"adapted model: {(folder / 'adapted.keras').stat().st_size:,}); "
         f"reapplied to the base: max |difference| {difference.max():.2e}"
     )
+    merged = adapters.merge(adapted)  # in place: plain Dense layers again
+    difference = np.abs(merged.predict(x_test, verbose=0) - tuned)
+    print(f"merged into plain Dense layers: max |difference| {difference.max():.2e}")
 
 
 if __name__ == "__main__":

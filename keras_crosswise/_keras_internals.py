@@ -62,3 +62,65 @@ def swap_tracked_sublayer(parent, name, old, new):
         modules[name] = new
     else:
         object.__setattr__(parent, name, new)
+
+
+def child_layers(layer):
+    """The layers directly inside `layer` (one level down), in tracking order:
+    a model's layers, a custom layer's sublayers, a wrapper's wrapped layer.
+    Keras tracks them privately and exposes only the recursive walk."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def swap_graph_operation(model, old, new):
+    """Make `new` compute in place of `old`, a node of the functional graph of
+    `model` (a functional model, or a Sequential one), in place: the graph,
+    its node keys, the layer list, `get_config` and saving see `new`, with
+    `old`'s connections. Keras builds a graph once and offers no way to swap
+    a node; `clone_model` copies the whole model instead."""
+    from keras.src.ops.function import make_node_key
+    from keras.src.ops.node import KerasHistory
+
+    if isinstance(model, keras.Sequential):
+        layers = model._layers
+        layers[next(i for i, layer in enumerate(layers) if layer is old)] = new
+        model._tracker.stored_ids["layers"].discard(id(old))
+        model._tracker.stored_ids["layers"].add(id(new))
+        graph = model._functional
+    else:
+        model._tracker.replace_tracked_value("layers", old, new)
+        graph = model
+    if graph is None:
+        return
+    for index, node in enumerate(old._inbound_nodes):
+        key = make_node_key(old, index)
+        if key in graph._nodes:
+            graph._nodes.discard(key)
+            graph._nodes.add(make_node_key(new, index))
+        node.operation = new
+        for position, tensor in enumerate(node.outputs):
+            tensor._keras_history = KerasHistory(new, index, position)
+    new._inbound_nodes, old._inbound_nodes = old._inbound_nodes, []
+    new._outbound_nodes, old._outbound_nodes = old._outbound_nodes, []
+    graph._operations = [new if op is old else op for op in graph._operations]
+    for depth, ops in graph._operations_by_depth.items():
+        graph._operations_by_depth[depth] = [new if op is old else op for op in ops]
+    if graph is not model:
+        graph._tracker.replace_tracked_value("layers", old, new)
+
+
+def is_plain_functional(model):
+    """Whether `model` is a functional model of Keras's own class (whose config
+    is its graph), not a subclass such as a keras-hub backbone. Keras exports
+    no name for that class."""
+    from keras.src.models.functional import Functional
+
+    return type(model) is Functional
+
+
+def refresh_torch_parameters(layers):
+    """On PyTorch a Keras layer also lists its variables as `torch.nn`
+    parameters, collected once: collect them again for `layers`, whose
+    sublayers changed (for `named_parameters()` and torch optimizers)."""
+    for layer in layers:
+        if hasattr(layer, "_torch_params"):
+            layer._track_variables()

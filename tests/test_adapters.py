@@ -1,18 +1,22 @@
-"""Diagonal adapters: each kind's forward against NumPy float64, merge exactness,
-the base model untouched after `fit`, reload, the adapters-only file, nested
-and keras-hub layers, EinsumDense, mixed precision, beside LoRA, bad input."""
+"""Diagonal adapters: each kind's forward against NumPy float64, in place (no
+weight copied, the base frozen), every other weight bitwise unchanged by
+`fit`, unload / merge / disable, targeting, adapter files, quantized bases,
+keras-hub backbones built from a config, mixed precision, bad input."""
+
+import json
+import zipfile
 
 import keras
 import numpy as np
 import pytest
 
 from keras_crosswise import adapters
-from keras_crosswise._surgery import find_layers
-from keras_crosswise.adapters import DiagonalAdapter, adapt, merge
+from keras_crosswise._surgery import find_layers, layer_paths
+from keras_crosswise.adapters import DiagonalAdapter, adapt, merge, unload
 
 from layer_checks import JIT, fastfood_reference_kernel, to_numpy
 
-KINDS = ("cz", "cz_bias", "fastfood")
+KINDS = ("cz", "cz_bias", "fastfood", "ia3")
 
 
 def base_model(rng, d=12, width=20):
@@ -29,23 +33,51 @@ def base_model(rng, d=12, width=20):
     return model
 
 
-def randomise_adapter(adapter, rng):
-    """Move every learned diagonal off its start so the reference is not trivial."""
-    for weight in adapter.trainable_weights:
-        weight.assign(rng.standard_normal(weight.shape).astype("float32"))
+def found_adapters(model):
+    return find_layers(model, lambda layer: isinstance(layer, DiagonalAdapter))
+
+
+def randomise_adapters(model, rng):
+    """Move every learned vector off its start so references are not trivial."""
+    for adapter in found_adapters(model):
+        for weight in adapter.trainable_weights:
+            value = 1 + 0.5 * rng.standard_normal(weight.shape)
+            weight.assign(value.astype("float32"))
 
 
 def relu(values):
     return np.maximum(values, 0.0)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+def tiny_bert(keras_hub, seed=3, layers=2, hidden=16):
+    keras.utils.set_random_seed(seed)
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=50,
+        num_layers=layers,
+        num_heads=2,
+        hidden_dim=hidden,
+        intermediate_dim=2 * hidden,
+        max_sequence_length=8,
+    )
+
+
+def bert_inputs(rng, batch=4):
+    return {
+        "token_ids": rng.integers(0, 50, (batch, 8)).astype("int32"),
+        "segment_ids": rng.integers(0, 2, (batch, 8)).astype("int32"),
+        "padding_mask": np.ones((batch, 8), "int32"),
+    }
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "ia3_feedforward"])
 def test_forward_matches_a_numpy_float64_reference(kind, rng):
     model = base_model(rng)
-    adapted = adapt(model, kind=kind, layers=["hidden"], seed=3)
-    adapter = adapted.get_layer("hidden")
+    feedforward = ["hidden"] if kind == "ia3_feedforward" else None
+    kind = kind.split("_feedforward")[0]
+    adapt(model, kind=kind, layers=["hidden"], seed=3, feedforward=feedforward)
+    adapter = model.get_layer("hidden")
     assert isinstance(adapter, DiagonalAdapter)
-    randomise_adapter(adapter, rng)
+    randomise_adapters(model, rng)
     x = rng.standard_normal((2, 3, 12)).astype("float32")  # rank 3: (..., features)
     kernel = to_numpy(adapter.layer.kernel).astype("float64")
     bias = to_numpy(adapter.layer.bias).astype("float64")
@@ -59,135 +91,396 @@ def test_forward_matches_a_numpy_float64_reference(kind, rng):
         )  # (d, units), with FastfoodDense's normalization sqrt(n / d) / n
         delta = to_numpy(adapter.input_scale)[:, None] * delta
         expected = relu(x @ (kernel + delta) + bias)
+    elif feedforward:
+        expected = relu((x * to_numpy(adapter.scale)) @ kernel + bias)
+    elif kind == "ia3":
+        expected = to_numpy(adapter.scale) * relu(x @ kernel + bias)
     else:
-        expected = relu(to_numpy(adapter.scale) * (x @ kernel) + bias)
+        offset = to_numpy(adapter.bias) if kind == "cz_bias" else 0.0
+        expected = relu(to_numpy(adapter.scale) * (x @ kernel) + bias + offset)
     np.testing.assert_allclose(to_numpy(adapter(x)), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_starts_as_the_base_model_and_only_the_adapter_learns(kind, rng):
+def test_adapt_works_in_place_and_only_the_adapter_learns(kind, rng):
     model = base_model(rng)
+    weights = list(model.weights)
     x = rng.standard_normal((8, 12)).astype("float32")
+    before = to_numpy(model(x))
     adapted = adapt(model, kind=kind, layers=["hidden"])
-    np.testing.assert_allclose(to_numpy(adapted(x)), to_numpy(model(x)), atol=1e-5)
-    names = {w.name for w in adapted.get_layer("hidden").trainable_weights}
-    expected = {"cz": {"scale"}, "cz_bias": {"scale", "bias"}}
+    assert adapted is model
+    own = {id(w) for w in model.weights}
+    assert all(id(w) in own for w in weights)  # the base's own variables
+    np.testing.assert_array_equal(to_numpy(model(x)), before)
+    names = {w.path.split("/")[-1] for w in model.trainable_weights}
+    expected = {"cz": {"scale"}, "cz_bias": {"scale", "bias"}, "ia3": {"scale"}}
     assert names == expected.get(kind, {"input_scale", "output_scale"})
-    adapted.trainable = True  # Keras's switch must not unfreeze W or F
-    assert {w.name for w in adapted.get_layer("hidden").trainable_weights} == names
+    model.trainable = True  # Keras's switch unfreezes the base, never W or F
+    adapter_names = {w.name for w in model.get_layer("hidden").trainable_weights}
+    assert adapter_names == names
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_base_model_untouched_after_fit_and_merge_is_exact(kind, rng, tmp_path):
+def test_fit_changes_adapters_only_then_disable_unload_and_merge(kind, rng, tmp_path):
     model = base_model(rng)
-    before = [to_numpy(w).copy() for w in model.weights]
     x = rng.standard_normal((32, 12)).astype("float32")
     y = rng.integers(0, 4, 32)
-    adapted = adapt(model, kind=kind, seed=1)
-    adapted.compile(
+    base_outputs = to_numpy(model(x))
+    adapt(model, kind=kind, train=None, seed=1, layers=["hidden"])
+    inside = {id(w) for a in found_adapters(model) for w in a.trainable_weights}
+    frozen = [(w, to_numpy(w).copy()) for w in model.weights if id(w) not in inside]
+    model.compile(
         optimizer=keras.optimizers.Adam(0.05),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=JIT,
     )
-    adapted.fit(x, y, batch_size=8, epochs=2, verbose=0)
-    for old, new in zip(before, model.weights, strict=True):
-        np.testing.assert_array_equal(old, to_numpy(new))
-    assert not np.allclose(to_numpy(adapted(x)), to_numpy(model(x)), atol=1e-3)
-    merged = merge(adapted)
-    kinds = {type(layer).__module__.split(".")[0] for layer in merged.layers}
-    assert kinds == {"keras"}
-    np.testing.assert_allclose(to_numpy(merged(x)), to_numpy(adapted(x)), atol=1e-5)
-    adapted.save(tmp_path / "adapted.keras")
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    for weight, old in frozen:
+        np.testing.assert_array_equal(to_numpy(weight), old, err_msg=weight.path)
+    tuned = to_numpy(model(x))
+    assert not np.allclose(tuned, base_outputs, atol=1e-3)
+    with adapters.disabled(model):
+        np.testing.assert_array_equal(to_numpy(model(x)), base_outputs)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), base_outputs)
+    np.testing.assert_allclose(model.predict(x, verbose=0), tuned, atol=1e-6)
+    model.save(tmp_path / "adapted.keras")
     restored = keras.models.load_model(tmp_path / "adapted.keras")
-    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(adapted(x)), atol=1e-6)
-    adapters.save_adapters(adapted, tmp_path / "adapters.npz")
-    size = (tmp_path / "adapters.npz").stat().st_size
-    assert size < (tmp_path / "adapted.keras").stat().st_size
-    again = adapters.load_adapters(model, tmp_path / "adapters.npz")
-    np.testing.assert_allclose(to_numpy(again(x)), to_numpy(adapted(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(restored(x)), tuned, atol=1e-6)
+    if kind == "ia3":  # on a ReLU layer's output: no kernel holds it
+        with pytest.raises(ValueError, match="activation 'relu'"):
+            merge(restored)
+        unload(restored)
+        np.testing.assert_array_equal(to_numpy(restored(x)), base_outputs)
+        return
+    merge(restored)
+    assert {type(layer).__module__.split(".")[0] for layer in restored.layers} == {
+        "keras"
+    }
+    np.testing.assert_allclose(to_numpy(restored(x)), tuned, atol=1e-5)
 
 
-def test_einsum_dense_attention_and_keras_hub_encoder(rng, tmp_path):
+def test_unload_gives_back_the_base_layers_and_outputs_exactly(rng):
+    model = base_model(rng)
+    layers, config = list(model.layers), model.get_config()
+    x = rng.standard_normal((8, 12)).astype("float32")
+    before = to_numpy(model(x))
+    adapt(model, kind="fastfood")
+    randomise_adapters(model, rng)
+    assert not np.allclose(to_numpy(model(x)), before)
+    assert unload(model) is model
+    assert all(a is b for a, b in zip(model.layers, layers, strict=True))
+    assert model.get_config() == config  # activations given back too
+    np.testing.assert_array_equal(to_numpy(model(x)), before)
+    with pytest.raises(ValueError, match="no adapters to unload"):
+        unload(model)
+
+
+def test_a_subclassed_model_is_adapted_in_place(rng):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="tanh")
+            self.out = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    x = rng.standard_normal((4, 5)).astype("float32")
+    before = to_numpy(net(x))
+    adapted = adapt(net, kind="cz_bias", layers=lambda layer: layer is net.hidden)
+    assert adapted is net and isinstance(net.hidden, DiagonalAdapter)
+    randomise_adapters(net, rng)
+    tuned = to_numpy(net(x))
+    assert not np.allclose(tuned, before)
+    merge(net)
+    assert type(net.hidden) is keras.layers.Dense
+    np.testing.assert_allclose(to_numpy(net(x)), tuned, atol=1e-5)
+
+
+def test_targets_by_name_path_pattern_and_callable_and_train(rng):
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = tiny_bert(keras_hub)
+    paths = layer_paths(backbone)
+    query = next(
+        layer
+        for layer in find_layers(backbone, lambda _: True)
+        if layer.name == "query"
+    )
+    path = paths[id(query)]
+    assert path == "transformer_layer_0/self_attention_layer/query"
+    adapt(backbone, kind="cz", layers=[path])
+    paths = layer_paths(backbone)
+    assert [paths[id(a)] for a in found_adapters(backbone)] == [path]
+    unload(backbone)
+    adapt(backbone, kind="cz", layers=r".*_1/.*/(query|key)", train=["pooled_dense"])
+    assert sorted(layer_paths(backbone)[id(a)] for a in found_adapters(backbone)) == [
+        "transformer_layer_1/self_attention_layer/key",
+        "transformer_layer_1/self_attention_layer/query",
+    ]
+    trainable = {w.path for w in backbone.trainable_weights}
+    assert {"pooled_dense/kernel", "pooled_dense/bias"} <= trainable
+    assert not any("token_embedding" in p or "layer_norm" in p for p in trainable)
+    unload(backbone)
+    adapt(backbone, kind="cz", layers=lambda layer: layer.name == "attention_output")
+    assert len(found_adapters(backbone)) == 2
+    unload(backbone)
+    with pytest.raises(ValueError, match="not a regular expression|is not one"):
+        adapt(backbone, layers="(")
+
+
+@pytest.mark.parametrize("kind", ["cz_bias", "ia3", "fastfood"])
+def test_a_keras_hub_backbone_built_from_a_config(kind, rng, tmp_path):
+    """In place on a BertBackbone: keras-hub's targets, nothing copied, the
+    adapters about 1% of the weights, the base bitwise unchanged by fit,
+    adapters-only files reloaded on a fresh backbone, merge, unload."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = tiny_bert(keras_hub, hidden=64)
+    x = bert_inputs(rng)
+    base = [(w, to_numpy(w).copy()) for w in backbone.weights]
+    base_bytes = sum(v.nbytes for _, v in base)
+    expected = {k: to_numpy(v) for k, v in backbone(x).items()}
+    assert adapt(backbone, kind=kind, seed=5) is backbone
+    assert isinstance(backbone, keras_hub.models.BertBackbone)
+    names = sorted(a.name for a in found_adapters(backbone))
+    per_layer = ["key", "value", "feedforward_output_dense"] if kind == "ia3" else []
+    per_layer = per_layer or ["query", "value"]  # what enable_lora targets
+    assert names == sorted(per_layer * 2)
+    ff = [a.name for a in found_adapters(backbone) if a.feedforward]
+    assert ff == (["feedforward_output_dense"] * 2 if kind == "ia3" else [])
+    ids = {id(w) for w in backbone.weights}
+    assert all(id(w) in ids for w, _ in base)  # no copy: the base's variables
+    added = sum(
+        int(np.prod(w.shape)) * 4
+        for w in backbone.weights
+        if id(w) not in {id(b) for b, _ in base}
+    )
+    assert added <= 0.05 * base_bytes, (added, base_bytes)
+    trainable = backbone.trainable_weights
+    inside = {id(w) for a in found_adapters(backbone) for w in a.trainable_weights}
+    assert trainable and all(id(w) in inside for w in trainable)
+    for name, value in backbone(x).items():
+        np.testing.assert_allclose(to_numpy(value), expected[name], atol=1e-5)
+    backbone.compile(
+        optimizer=keras.optimizers.Adam(0.05),
+        loss={"pooled_output": "mse"},
+        jit_compile=JIT,
+    )
+    target = rng.standard_normal((4, 64)).astype("float32")
+    backbone.fit(x, {"pooled_output": target}, epochs=3, verbose=0)
+    for weight, old in base:
+        np.testing.assert_array_equal(to_numpy(weight), old, err_msg=weight.path)
+    tuned = {k: to_numpy(v) for k, v in backbone(x).items()}
+    assert np.abs(tuned["pooled_output"] - expected["pooled_output"]).max() > 1e-5
+    adapters.save_adapters(backbone, tmp_path / "bert.adapters")
+    fresh = tiny_bert(keras_hub, hidden=64)  # the same base weights (seed)
+    adapters.load_adapters(fresh, tmp_path / "bert.adapters")
+    for name, value in fresh(x).items():
+        np.testing.assert_allclose(to_numpy(value), tuned[name], atol=1e-6)
+    merge(backbone)
+    assert not found_adapters(backbone)
+    for name, value in backbone(x).items():
+        np.testing.assert_allclose(to_numpy(value), tuned[name], atol=1e-4)
+    unload(fresh)
+    for name, value in fresh(x).items():
+        np.testing.assert_array_equal(to_numpy(value), expected[name])
+
+
+def test_einsum_dense_in_a_keras_hub_encoder_saves_and_unwraps(rng, tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     inputs = keras.Input((5, 8))
     hidden = keras_hub.layers.TransformerEncoder(16, num_heads=2)(inputs)
     pooled = keras.layers.GlobalAveragePooling1D()(hidden)
     model = keras.Model(inputs, keras.layers.Dense(3, name="head")(pooled))
     x = rng.standard_normal((4, 5, 8)).astype("float32")
+    before = to_numpy(model(x))
     for kind in KINDS:
-        adapted = adapt(model, kind=kind, layers=lambda layer: layer.name != "head")
-        found = find_layers(adapted, lambda layer: isinstance(layer, DiagonalAdapter))
+        adapt(model, kind=kind, layers=lambda layer: layer.name != "head")
+        found = found_adapters(model)
         einsum = [a for a in found if isinstance(a.layer, keras.layers.EinsumDense)]
         assert len(found) == 6 and len(einsum) == 4  # q, k, v, output; 2 FF Dense
-        np.testing.assert_allclose(to_numpy(adapted(x)), to_numpy(model(x)), atol=1e-5)
-        for adapter in found:
-            randomise_adapter(adapter, rng)
-        merged = merge(adapted)
-        np.testing.assert_allclose(to_numpy(merged(x)), to_numpy(adapted(x)), atol=1e-4)
-        left = find_layers(
-            merged, lambda layer: "keras_crosswise" in type(layer).__module__
-        )
+        np.testing.assert_allclose(to_numpy(model(x)), before, atol=1e-5)
+        randomise_adapters(model, rng)
+        tuned = to_numpy(model(x))
+        model.save(tmp_path / "encoder.keras")
+        restored = keras.models.load_model(tmp_path / "encoder.keras")
+        np.testing.assert_allclose(to_numpy(restored(x)), tuned, atol=1e-5)
+        if kind == "ia3":  # the first feed-forward layer has an activation
+            unload(model)
+        else:
+            merge(model)
+            np.testing.assert_allclose(to_numpy(model(x)), tuned, atol=1e-4)
+            before = tuned
+        left = find_layers(model, lambda layer: "crosswise" in type(layer).__module__)
         assert not left, left  # plain keras-hub and Keras layers again
-    adapted.save(tmp_path / "encoder.keras")
-    restored = keras.models.load_model(tmp_path / "encoder.keras")
-    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(adapted(x)), atol=1e-5)
+        encoder = model.layers[1]
+        assert type(encoder) is keras_hub.layers.TransformerEncoder
 
 
-def test_a_keras_hub_backbone_built_from_a_config(rng, tmp_path):
-    """A backbone is a functional subclass with dict inputs and keras.ops calls
-    (non-layer operations) in its graph; the copy is a functional keras.Model."""
-    keras_hub = pytest.importorskip("keras_hub")
-    keras.utils.set_random_seed(3)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=50,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=8,
-    )
-    x = {
-        "token_ids": rng.integers(0, 50, (4, 8)).astype("int32"),
-        "segment_ids": rng.integers(0, 2, (4, 8)).astype("int32"),
-        "padding_mask": np.ones((4, 8), "int32"),
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+@pytest.mark.parametrize("kind", ["cz_bias", "ia3", "fastfood"])
+def test_quantized_bases_before_and_after_adapt(mode, kind, rng):
+    """Keras's quantized layers compute through their own call: the adapted
+    model quantized (either order) is within the base's quantization error
+    of the float adapted model."""
+
+    def model():
+        keras.utils.set_random_seed(7)
+        return keras.Sequential(
+            [
+                keras.Input((12,)),
+                keras.layers.Dense(32, activation="relu", name="hidden"),
+                keras.layers.EinsumDense("ab,bc->ac", (8,), bias_axes="c", name="out"),
+            ]
+        )
+
+    x = rng.standard_normal((64, 12)).astype("float32")
+    base = model()
+    float_base = to_numpy(base(x))
+    base.quantize(mode)
+    scale = np.abs(float_base).max()
+    base_error = np.abs(to_numpy(base(x)) - float_base).max() / scale
+    floats = adapt(model(), kind=kind, seed=2)
+    randomise_adapters(floats, rng)
+    values = [to_numpy(w) for a in found_adapters(floats) for w in a.trainable_weights]
+    reference = to_numpy(floats(x))
+    after = adapt(model(), kind=kind, seed=2)
+    before = model()
+    before.quantize(mode)
+    adapt(before, kind=kind, seed=2)
+    after.quantize(mode)
+    for quantized in (after, before):
+        modes = {a.layer.quantization_mode for a in found_adapters(quantized)}
+        assert modes == {mode}
+        weights = [w for a in found_adapters(quantized) for w in a.trainable_weights]
+        for weight, value in zip(weights, values, strict=True):
+            weight.assign(value)
+        error = np.abs(to_numpy(quantized(x)) - reference).max() / scale
+        assert error < 3 * base_error + 1e-3, (error, base_error)
+    with pytest.raises(ValueError, match="quantized"):
+        merge(after)
+
+
+def test_adapter_files_keyed_by_path_atomic_and_checked(rng, tmp_path, monkeypatch):
+    model = base_model(rng)
+    adapt(model, kind="fastfood", layers=["hidden"], train=["head"], seed=4)
+    randomise_adapters(model, rng)
+    x = rng.standard_normal((4, 12)).astype("float32")
+    tuned = to_numpy(model(x))
+    path = tmp_path / "my.adapters"  # no .npz added: saved and loaded as given
+    adapters.save_adapters(model, path)
+    assert path.exists() and not (tmp_path / "my.adapters.npz").exists()
+    with np.load(path) as stored:
+        meta = json.loads(str(stored["meta"]))
+        keys = set(stored.files)
+    assert meta["version"] == 2 and meta["adapters"][0]["path"] == "hidden"
+    assert meta["adapters"][0]["kind"] == "fastfood"
+    assert meta["adapters"][0]["seed"] == 4
+    assert meta["adapters"][0]["shapes"]["input_scale"] == [12]
+    assert keys == {
+        "meta",
+        *(f"adapters/hidden/{n}" for n in meta["adapters"][0]["shapes"]),
+        "trained/head/kernel",
+        "trained/head/bias",
     }
-    before = [w.copy() for w in backbone.get_weights()]
-    expected = {k: to_numpy(v) for k, v in backbone(x).items()}
-    adapted = adapt(backbone, kind="fastfood")
-    found = find_layers(adapted, lambda layer: isinstance(layer, DiagonalAdapter))
-    assert len(found) == 7  # q, k, v, attention output, 2 feed-forward, pooler
-    for name, value in adapted(x).items():
-        np.testing.assert_allclose(to_numpy(value), expected[name], atol=1e-5)
-    adapted.compile(optimizer="adam", loss={"pooled_output": "mse"}, jit_compile=JIT)
-    target = rng.standard_normal((4, 16)).astype("float32")
-    adapted.fit(x, {"pooled_output": target}, epochs=2, verbose=0)
-    for old, now in zip(before, backbone.get_weights(), strict=True):
-        np.testing.assert_array_equal(now, old)
-    outputs = {k: to_numpy(v) for k, v in adapted(x).items()}
-    assert np.abs(outputs["pooled_output"] - expected["pooled_output"]).max() > 1e-4
-    merged = merge(adapted)
-    for name, value in merged(x).items():
-        np.testing.assert_allclose(to_numpy(value), outputs[name], atol=1e-4)
-    adapted.save(tmp_path / "backbone.keras")
-    restored = keras.models.load_model(tmp_path / "backbone.keras", compile=False)
-    for name, value in restored(x).items():
-        np.testing.assert_allclose(to_numpy(value), outputs[name], atol=1e-5)
+    fresh = base_model(rng)
+    for new, old in zip(fresh.weights, unload(model).weights, strict=True):
+        new.assign(old)
+    adapters.load_adapters(fresh, path)
+    np.testing.assert_allclose(to_numpy(fresh(x)), tuned, atol=1e-6)
+    assert {w.path.split("/")[-1] for w in fresh.trainable_weights} == {
+        "input_scale",
+        "output_scale",
+        "kernel",
+        "bias",
+    }
+
+    good = path.read_bytes()  # a failed write keeps the old file whole
+    monkeypatch.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError))
+    with pytest.raises(OSError):
+        adapters.save_adapters(fresh, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my.adapters"]
+
+    def tampered(name, change):
+        with np.load(path) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        change(arrays)
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    def permutation(arrays):
+        arrays["adapters/hidden/permutation"][0, :2] = 0
+
+    def signs(arrays):
+        arrays["adapters/hidden/signs"][0, 0] = 0.5
+
+    def version(arrays):
+        arrays["meta"] = np.array(json.dumps({**meta, "version": 7}))
+
+    def missing(arrays):
+        del arrays["adapters/hidden/gaussian"]
+
+    for name, change, message in (
+        ("p.npz", permutation, "permutation of 0..15"),
+        ("s.npz", signs, "only \\+1 and -1"),
+        ("v.npz", version, "version 7"),
+        ("m.npz", missing, "`gaussian` is missing"),
+    ):
+        target = base_model(rng)
+        config = target.get_config()
+        with pytest.raises(ValueError, match=message):
+            adapters.load_adapters(target, tampered(name, change))
+        assert target.get_config() == config  # refused before any change
+    wider = base_model(rng, width=24)
+    with pytest.raises(ValueError, match="'hidden' weight `input_scale`|shape"):
+        adapters.load_adapters(wider, path)
+    other = keras.Sequential(
+        [keras.Input((12,)), keras.layers.Dense(4, name="other")], name="x"
+    )
+    with pytest.raises(ValueError, match="no layer at that path"):
+        adapters.load_adapters(other, path)
+    kind_clash = adapt(base_model(rng), kind="cz", layers=["hidden"])
+    with pytest.raises(ValueError, match="of kind 'fastfood'; `model` has an adapter"):
+        adapters.load_adapters(kind_clash, path)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an adapters file"):
+        adapters.load_adapters(base_model(rng), tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="No adapters file"):
+        adapters.load_adapters(base_model(rng), tmp_path / "none.npz")
+    with zipfile.ZipFile(tmp_path / "nometa.npz", "w") as archive:
+        archive.writestr("x.npy", b"")
+    with pytest.raises(ValueError, match="not an adapters file"):
+        adapters.load_adapters(base_model(rng), tmp_path / "nometa.npz")
+
+
+def test_a_cz_bias_adapter_saved_by_0_3_still_loads(rng, tmp_path):
+    """0.3's cz_bias trained the layer's own bias: its files hold the scale
+    alone as the adapter's weights (the golden file in tests/golden too)."""
+    model = base_model(rng)
+    adapt(model, kind="cz_bias", layers=["hidden"])
+    adapter = model.get_layer("hidden")
+    store = {"0": rng.standard_normal(adapter.scale.shape).astype("float32")}
+    adapter.load_own_variables(store)
+    np.testing.assert_array_equal(to_numpy(adapter.scale), store["0"])
+    np.testing.assert_array_equal(to_numpy(adapter.bias), 0.0)
 
 
 def test_mixed_precision_jit_and_beside_keras_lora(rng):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = base_model(rng)
     model.get_layer("head").enable_lora(2)
-    adapted = adapt(model, kind="fastfood", layers=["hidden"])
-    trainable = {w.path.split("/")[-1] for w in adapted.trainable_weights}
+    adapt(model, kind="fastfood", layers=["hidden"], train=["head"])
+    trainable = {w.path.split("/")[-1] for w in model.trainable_weights}
     assert {"lora_kernel_a", "lora_kernel_b", "input_scale", "output_scale"} <= (
         trainable
     )
-    adapted.compile(optimizer="adam", loss="mse", jit_compile=JIT)
+    model.compile(optimizer="adam", loss="mse", jit_compile=JIT)
     x = rng.standard_normal((16, 12)).astype("float32")
-    history = adapted.fit(x, np.zeros((16, 4), "float32"), epochs=1, verbose=0)
+    history = model.fit(x, np.zeros((16, 4), "float32"), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert keras.backend.standardize_dtype(adapted(x).dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(model(x).dtype) == "bfloat16"
     with pytest.raises(ValueError, match="LoRA enabled"):
         adapt(model, layers=["head"])
 
@@ -201,16 +494,25 @@ def test_bad_input_is_refused_clearly(rng):
     conv = keras.Sequential(
         [keras.Input((8, 1)), keras.layers.Conv1D(2, 3, name="conv")]
     )
-    with pytest.raises(TypeError, match="'conv' is a Conv1D"):
+    with pytest.raises(ValueError, match="'conv', but it is a Conv1D"):
         adapt(conv, layers=["conv"])
     with pytest.raises(ValueError, match="must be built"):
         adapt(keras.Sequential([keras.layers.Dense(3)]))
-    adapted = adapt(model, layers=["hidden"])
-    with pytest.raises(ValueError, match="already adapted"):
-        adapt(adapted, layers=["hidden"])
-    with pytest.raises(ValueError, match="no adapters to merge"):
-        merge(model)
+    with pytest.raises(TypeError, match="must be a keras.Model"):
+        adapt(keras.layers.Dense(3))
+    with pytest.raises(ValueError, match="`feedforward` goes with kind='ia3'"):
+        adapt(model, kind="cz", feedforward=["hidden"])
+    with pytest.raises(ValueError, match="`train` names 'nope'"):
+        adapt(model, train=["nope"])
     with pytest.raises(TypeError, match="`layers` must be None"):
         adapt(model, layers=3)
+    adapt(model, layers=["hidden"])
+    with pytest.raises(ValueError, match="already adapted"):
+        adapt(model, layers=["hidden"])
+    adapt(model, layers=None)
     with pytest.raises(ValueError, match="every one is adapted already"):
-        adapt(adapt(model), layers=None)
+        adapt(model, layers=None)
+    with pytest.raises(ValueError, match="no adapters to merge"):
+        merge(base_model(rng))
+    with pytest.raises(ValueError, match="no adapters to save"):
+        adapters.save_adapters(base_model(rng), "x.npz")

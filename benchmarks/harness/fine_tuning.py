@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from keras_crosswise._surgery import copy_layer, copy_with_swaps, find_layers
-from keras_crosswise.adapters import DiagonalAdapter, adapt
+from keras_crosswise.adapters import adapt
 
 ADAPTABLE = (keras.layers.Dense, keras.layers.EinsumDense)
 
@@ -82,18 +82,14 @@ def _train_only(model, allowed):
 def prepare(model, method, head_name, seed):
     """A copy of `model` set up for `method`."""
     head = lambda m: m.get_layer(head_name).weights  # noqa: E731
-    if method in ("cz", "cz_bias", "fastfood"):
-        adapted = adapt(
-            model,
+    if method in ("cz", "cz_bias", "fastfood", "ia3"):
+        return adapt(
+            copy_with_swaps(model, {}),  # adapt works in place: on a copy
             kind=method,
             layers=lambda layer: layer.name != head_name,
+            train=[head_name],
             seed=seed,
         )
-        adapters = find_layers(
-            adapted, lambda layer: isinstance(layer, DiagonalAdapter)
-        )
-        allowed = [w for a in adapters for w in a.trainable_weights] + head(adapted)
-        return _train_only(adapted, allowed)
     if method == "vera":
         denses = body_layers(model, head_name, (keras.layers.Dense,))
         rank = max(int(d.kernel.shape[0]) for d in denses)

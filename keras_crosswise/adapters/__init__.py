@@ -1,17 +1,21 @@
-"""Diagonal fine-tuning: learned c&z diagonals on a trained model's frozen layers.
+"""Diagonal fine-tuning adapters, put on a trained model in place.
 
-`adapt(model, kind)` returns a copy of a trained model whose Dense and
-EinsumDense layers carry a `DiagonalAdapter` (only the adapters' weights
-learn in them); `merge(model)` folds the adapters back into plain Keras
-layers; `save_adapters` / `load_adapters` keep the adapters alone in a small
-file and put them on the base model later.
+`adapt(model, kind)` wraps chosen Dense and EinsumDense layers in a
+`DiagonalAdapter` (learned vectors around the frozen layer, no weight copied)
+and freezes the rest; `merge` folds the adapters into the layers, `unload`
+takes them off, `disable` / `enable` / `disabled` switch them;
+`save_adapters` / `load_adapters` keep the adapters alone in a small file.
 """
 
 from keras_crosswise.adapters.adapting import (
     adapt,
+    disable,
+    disabled,
+    enable,
     load_adapters,
     merge,
     save_adapters,
+    unload,
 )
 from keras_crosswise.adapters.diagonal_adapter import KINDS, DiagonalAdapter
 
@@ -19,7 +23,11 @@ __all__ = [
     "KINDS",
     "DiagonalAdapter",
     "adapt",
+    "disable",
+    "disabled",
+    "enable",
     "load_adapters",
     "merge",
     "save_adapters",
+    "unload",
 ]

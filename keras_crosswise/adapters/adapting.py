@@ -1,16 +1,25 @@
-"""`adapt`, `merge`, `save_adapters` and `load_adapters`."""
+"""`adapt`, `merge`, `unload`, `disable` / `enable`, `save_adapters` and
+`load_adapters`: diagonal adapters put on a model in place, as Keras's
+`enable_lora` and peft's `get_peft_model` do."""
 
+import contextlib
 import json
+import os
 import pathlib
+import tempfile
+import zipfile
 
 import keras
 import numpy as np
 
 from keras_crosswise._surgery import (
-    copy_layer,
-    copy_with_swaps,
+    check_model,
     find_layers,
-    layers_named,
+    layer_paths,
+    replace_in_place,
+    select_layers,
+    unwrap_unchanged,
+    weight_paths,
     why_not_swappable,
 )
 from keras_crosswise._validation import LAYER_SEED_STRIDE, check_seed
@@ -19,70 +28,115 @@ from keras_crosswise.adapters.diagonal_adapter import (
     DiagonalAdapter,
     check_adaptable,
 )
+from keras_crosswise.layers._fastfood_projection import check_permutation_rows
 
 ADAPTABLE = (keras.layers.Dense, keras.layers.EinsumDense)
+# keras-hub's names: what `Backbone.enable_lora` targets, and (IA)^3's places
+# (keys, values, the feed-forward network's second layer).
+ATTENTION_KEYS_VALUES = ("key", "key_dense", "value", "value_dense")
+FEEDFORWARD_OUTPUTS = ("feedforward_output_dense", "ffw_linear")
+FORMAT, VERSION = "keras_crosswise.adapters", 2
 
 
-def adapt(model, kind="cz_bias", layers=None, seed=None):
-    """A copy of a trained model with diagonal adapters on its dense layers.
+def adapt(model, kind="cz_bias", layers=None, train=None, seed=None, feedforward=None):
+    """Put diagonal adapters on a trained model's Dense and EinsumDense
+    layers, in place, and freeze everything else.
 
-    Each chosen Dense or EinsumDense becomes a `DiagonalAdapter` around a
-    copy of it: only the adapter's weights learn there (and the bias, for
-    `"cz_bias"`). Every other layer is copied with its weights and keeps
-    its `trainable` flag, so freeze what should stay frozen (a backbone's
-    other layers) on `model` or on the copy; a frozen layer freezes the
-    adapters inside it, as Keras does for any sublayer. The layers may sit
-    anywhere: in nested models and inside custom layers (keras-hub's
-    `TransformerEncoder`). `model` is never changed, nor are its weight
-    buffers when the copy trains.
+    Each chosen layer is wrapped, where it sits, in a `DiagonalAdapter` that
+    holds the layer itself: no weight is copied, so memory grows by the
+    adapters only. Afterwards only the adapters train, plus the layers named
+    in `train` (a new head, say: peft's `modules_to_save`); every other layer
+    is frozen (`trainable = False`, so BatchNormalization keeps its
+    statistics too). The layers may sit anywhere: in nested models, inside
+    custom layers (keras-hub's `TransformerEncoder`), in subclassed models.
+    Compile the model after `adapt` (it marks it uncompiled, as its trainable
+    weights changed). `unload` takes the adapters off again, `merge` folds
+    them into the layers.
 
     Args:
-        model: a built Sequential or functional `keras.Model`.
-        kind: `"cz"` (`y = act(c * (W x) + b)`), `"cz_bias"` (the same, b
-            learns) or `"fastfood"` (`y = act(W x + s * F(d * x) + b)`); see
+        model: a built `keras.Model` (Sequential, functional, a keras-hub
+            backbone or task, or subclassed).
+        kind: `"cz"`, `"cz_bias"`, `"ia3"` or `"fastfood"`; see
             `DiagonalAdapter`.
-        layers: `None` (every Dense and EinsumDense not adapted yet), a list
-            of layer names (each name selects every layer of that name), or
-            a callable `layer -> bool` applied to the Dense and EinsumDense
+        layers: which layers to adapt (peft's `target_modules`): `None` for
+            the default, a list of layer names or paths (e.g.
+            `"transformer_layer_0/self_attention_layer/query"`), a regular
+            expression matched in full against layer paths, or a callable
+            `layer -> bool` over the Dense and EinsumDense layers. The default
+            on a model holding a keras-hub backbone is what its
+            `enable_lora` targets (the query and value projections) or, for
+            `"ia3"`, the keys, values and feed-forward output layers; on other
+            models, every Dense and EinsumDense layer not adapted yet.
+        train: the layers to train besides the adapters (names, paths, a
+            regular expression or a callable over every layer); `None` for
+            none.
+        seed: integer or `None`, the seed of the Fastfood transforms (the
+            i-th adapter gets `seed + 8 i`).
+        feedforward: for `"ia3"`, which of the chosen layers get their input
+            scaled instead of their output (peft's `feedforward_modules`),
+            given as `layers` is; `None`: keras-hub's feed-forward output
             layers.
-        seed: integer or `None`, the seed of the Fastfood transforms (layer
-            i gets `seed + 8 i`).
 
     Returns:
-        The adapted, uncompiled `keras.Model`.
+        `model`, adapted.
 
     Example:
 
     >>> model = keras.Sequential([
     ...     keras.Input((8,)),
     ...     keras.layers.Dense(16, activation="relu"),
-    ...     keras.layers.Dense(3),
+    ...     keras.layers.Dense(3, name="head"),
     ... ])
-    >>> adapted = keras_crosswise.adapters.adapt(model, kind="cz")
-    >>> sum(int(np.prod(w.shape)) for w in adapted.trainable_weights)  # 16 + 3
-    19
+    >>> model = keras_crosswise.adapters.adapt(
+    ...     model, kind="cz", layers=["dense"], train=["head"]
+    ... )
+    >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # 16 + 51
+    67
     """
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
-    _check_model(model)
+    check_model(model)
     seed = check_seed(seed)
-    chosen = _choose(model, layers)
-    swaps = {
-        id(layer): DiagonalAdapter(
-            copy_layer(layer),
+    chosen = _choose(model, kind, layers)
+    inputs_scaled = _feedforward(model, kind, feedforward, chosen)
+    trained = _trained(model, train)
+    for i, layer in enumerate(chosen):
+        adapter = DiagonalAdapter(
+            layer,
             kind=kind,
             seed=None if seed is None else seed + LAYER_SEED_STRIDE * i,
+            feedforward=id(layer) in inputs_scaled,
         )
-        for i, layer in enumerate(chosen)
-    }
-    return copy_with_swaps(model, swaps)
+        replace_in_place(model, layer, adapter)
+    _freeze_all_but(model, trained, [])
+    _forget_compiled_functions(model, uncompile=True)
+    return model
+
+
+def unload(model):
+    """Take every adapter off `model`, in place, without merging: each
+    adapted layer is back where it was, with its own activation, computing
+    exactly what it did before `adapt`. The layers stay frozen as `adapt`
+    left them (`model.trainable = True` unfreezes them).
+
+    Returns:
+        `model`, without adapters.
+    """
+    for adapter in _adapters_of(model, "unload"):
+        adapter.layer.activation = adapter.activation
+        replace_in_place(model, adapter, adapter.layer)
+    unwrap_unchanged(model)
+    _forget_compiled_functions(model, uncompile=True)
+    return model
 
 
 def merge(model):
-    """A copy of an adapted model with every adapter folded into a plain
-    Dense or EinsumDense (the folded kernel, the bias as trained): the same
-    outputs at no extra cost, and no keras_crosswise layer left from the
-    adapters.
+    """Fold every adapter into its layer's kernel and bias, in place, and take
+    the adapters off (peft's `merge_and_unload`): plain Dense and EinsumDense
+    layers again, computing what the adapted model did, at no extra cost.
+
+    Returns:
+        `model`, merged.
 
     Example:
 
@@ -93,129 +147,293 @@ def merge(model):
     >>> type(merged.layers[0]).__name__
     'Dense'
     """
-    _check_model(model)
-    adapters = _adapters(model)
-    if not adapters:
-        raise ValueError(
-            f"`model` '{model.name}' has no adapters to merge (no DiagonalAdapter "
-            "layer); `keras_crosswise.adapters.adapt` adds them."
-        )
-    return copy_with_swaps(model, {id(a): _merged(a) for a in adapters})
+    adapters = _adapters_of(model, "merge")
+    folded = [(adapter, adapter.merged_weights()) for adapter in adapters]
+    for adapter, (kernel, bias) in folded:
+        layer = adapter.layer
+        layer.kernel.assign(kernel.astype(layer.kernel.dtype))
+        if bias is not None:
+            layer.bias.assign(bias.astype(layer.bias.dtype))
+    return unload(model)
+
+
+def disable(model):
+    """Make every adapter of `model` compute its layer alone (the base model's
+    outputs), without removing it; `enable` turns them back on."""
+    _switch(model, False)
+
+
+def enable(model):
+    """Turn the adapters of `model` back on after `disable`."""
+    _switch(model, True)
+
+
+@contextlib.contextmanager
+def disabled(model):
+    """The base model's outputs inside the block (peft's `disable_adapter`):
+
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> model = keras_crosswise.adapters.adapt(model, kind="ia3")
+    >>> with keras_crosswise.adapters.disabled(model):
+    ...     base = model(np.ones((1, 4)))
+    """
+    disable(model)
+    try:
+        yield model
+    finally:
+        enable(model)
 
 
 def save_adapters(model, path):
-    """Save what fine-tuning changed in an adapted model to `path`, a `.npz`
-    file: each adapter's weights, kind and seed, and every other weight that
-    trains (a new head, say), by its path. Kilobytes, not the whole model;
-    `load_adapters` puts them on the base model."""
-    _check_model(model)
-    adapters = _adapters(model)
-    if not adapters:
-        raise ValueError(f"`model` '{model.name}' has no adapters to save.")
-    arrays, layers = {}, []
-    for index, adapter in enumerate(adapters):
-        layers.append(
-            {"name": adapter.name, "kind": adapter.kind, "seed": adapter.seed}
+    """Save an adapted model's adapters, and the weights of the layers named
+    in `train` (every other trainable weight), to `path`, a `.npz` file
+    written atomically (a failed write leaves an older file whole).
+
+    Each adapter is stored under its layer's path with its kind, seed and
+    shapes: kilobytes, not the model. `load_adapters` puts them on the same
+    base model (as keras-hub's `save_lora_weights`). The file is written at
+    `path` exactly (no suffix is added).
+    """
+    adapters = _adapters_of(model, "save")
+    paths = layer_paths(model)
+    entries, arrays = [], {}
+    for adapter in adapters:
+        path_of = paths[id(adapter)]
+        if any(entry["path"] == path_of for entry in entries):
+            raise ValueError(
+                f"`model` '{model.name}' has two adapters at the path '{path_of}'; "
+                "name its layers apart to save them."
+            )
+        own = _own_weights(adapter)
+        entries.append(
+            {
+                "path": path_of,
+                "kind": adapter.kind,
+                "feedforward": adapter.feedforward,
+                "seed": adapter.seed,
+                "layer": type(adapter.layer).__name__,
+                "shapes": {w.name: list(w.shape) for w in own},
+            }
         )
-        for number, weight in enumerate(_adapter_weights(adapter)):
-            arrays[f"{index}/{number}"] = keras.ops.convert_to_numpy(weight.value)
-    inside = [w for adapter in adapters for w in adapter.weights]
+        for weight in own:
+            arrays[f"adapters/{path_of}/{weight.name}"] = _numpy(weight)
+    inside = {id(w) for adapter in adapters for w in adapter.weights}
+    trained, by_weight = {}, weight_paths(model)
     for weight in model.trainable_weights:
-        if not any(weight is w for w in inside):
-            arrays[f"other/{weight.path}"] = keras.ops.convert_to_numpy(weight.value)
-    meta = json.dumps({"format": "keras_crosswise.adapters/1", "adapters": layers})
-    np.savez(pathlib.Path(path), meta=np.array(meta), **arrays)
+        if id(weight) not in inside:
+            key = f"trained/{by_weight[id(weight)]}"
+            if key in arrays:
+                raise ValueError(
+                    f"`model` '{model.name}' has two trainable weights at the path "
+                    f"'{key[8:]}'; name its layers apart to save them."
+                )
+            arrays[key] = _numpy(weight)
+            trained[key[8:]] = list(weight.shape)
+    meta = {"format": FORMAT, "version": VERSION, "adapters": entries}
+    meta["trained"] = trained
+    _write_atomically(pathlib.Path(path), meta, arrays)
 
 
 def load_adapters(model, path):
-    """`model` (the base model the adapters were trained on, new head
-    included) adapted with what `save_adapters` saved at `path`: the adapted
-    model again, as trained."""
-    with np.load(pathlib.Path(path), allow_pickle=False) as stored:
-        meta = json.loads(str(stored["meta"]))
-        arrays = {key: stored[key] for key in stored.files if key != "meta"}
-    names = [entry["name"] for entry in meta["adapters"]]
-    kinds = {entry["kind"] for entry in meta["adapters"]}
-    if len(kinds) != 1:
-        raise ValueError(f"{path} holds adapters of several kinds: {sorted(kinds)}.")
-    adapted = adapt(model, kind=kinds.pop(), layers=lambda layer: layer.name in names)
-    adapters = _adapters(adapted)
-    if [a.name for a in adapters] != names:
-        raise ValueError(
-            f"{path} holds adapters for layers {names}; `model` '{model.name}' "
-            f"adapts {[a.name for a in adapters]}: is it the same base model?"
-        )
-    for index, (adapter, entry) in enumerate(
-        zip(adapters, meta["adapters"], strict=True)
-    ):
-        weights = _adapter_weights(adapter)
-        for number, weight in enumerate(weights):
-            value = arrays[f"{index}/{number}"]
-            if tuple(value.shape) != tuple(weight.shape):
+    """Put the adapters that `save_adapters` stored at `path` on `model`, the
+    base model they were trained on (or the same model adapted with the
+    same kinds), in place, with the trained weights stored beside them; only
+    those train afterwards.
+
+    Everything is checked before `model` changes: a file for another model
+    (another layer path, layer type, kind or shape), an edited Fastfood
+    permutation or sign vector, and an unknown format are refused with an
+    error naming the first mismatch.
+
+    Returns:
+        `model`, adapted.
+    """
+    meta, arrays = _read(pathlib.Path(path))
+    paths = {value: key for key, value in layer_paths(model).items()}
+    by_id = {id(layer): layer for layer in find_layers(model, lambda layer: True)}
+    existing = {id(adapter) for adapter in _adapters(model)}
+    planned = []  # (entry, layer or its adapter, adapter, new)
+    try:
+        for index, entry in enumerate(meta["adapters"]):
+            layer = by_id.get(paths.get(entry["path"]))
+            adapter, new = _adapter_for(model, path, entry, layer, existing, index)
+            planned.append((entry, layer, adapter, new))
+            _check_adapter_arrays(path, entry, adapter, arrays)
+        by_id = {id(weight): weight for weight in model.weights}
+        by_path = {path: by_id[i] for i, path in weight_paths(model).items()}
+        trained = []
+        for weight_path, shape in meta["trained"].items():
+            weight = by_path.get(weight_path)
+            if weight is None or list(weight.shape) != list(shape):
+                have = None if weight is None else tuple(weight.shape)
                 raise ValueError(
-                    f"{path}: adapter '{entry['name']}' weight `{weight.name}` has "
-                    f"shape {value.shape}; `model` needs {tuple(weight.shape)}."
+                    f"{path} holds the trained weight '{weight_path}' of shape "
+                    f"{tuple(shape)}; `model` '{model.name}' has "
+                    f"{'no such weight' if have is None else f'shape {have}'}."
                 )
-            weight.assign(value)
-    by_path = {weight.path: weight for weight in adapted.weights}
-    for key, value in arrays.items():
-        if key.startswith("other/"):
-            weight = by_path.get(key[len("other/") :])
-            if weight is None or tuple(weight.shape) != value.shape:
-                raise ValueError(
-                    f"{path} holds the trained weight `{key[6:]}` of shape "
-                    f"{value.shape}, which `model` '{model.name}' does not have."
-                )
-            weight.assign(value)
-    return adapted
+            trained.append((weight, arrays[f"trained/{weight_path}"]))
+    except Exception:
+        for _, _, adapter, new in planned:
+            if new:
+                adapter.layer.activation = adapter.activation
+        raise
+    for entry, layer, adapter, new in planned:
+        if new:
+            replace_in_place(model, layer, adapter)
+        for weight in _own_weights(adapter):
+            weight.assign(arrays[f"adapters/{entry['path']}/{weight.name}"])
+    for weight, value in trained:
+        weight.assign(value)
+    _freeze_all_but(model, [], [weight for weight, _ in trained])
+    _forget_compiled_functions(model, uncompile=True)
+    return model
 
 
-def _check_model(model):
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
-    if not model.built:
+def _adapter_for(model, path, entry, layer, existing, index):
+    """The adapter for a stored entry: the model's own at that path (same
+    kind), or a new one around the layer there. Returns `(adapter, new)`."""
+    where = f"{path}: adapter {index} ('{entry['path']}')"
+    if entry.get("kind") not in KINDS:
+        raise ValueError(f"{where} has kind {entry.get('kind')!r}, not one of {KINDS}.")
+    if layer is None:
         raise ValueError(
-            f"`model` '{model.name}' must be built: train it, call it on data, "
-            "or start it with `keras.Input(shape)`."
+            f"{where}: `model` '{model.name}' has no layer at that path. Is it "
+            "the base model the adapters were trained on?"
         )
+    if id(layer) in existing:
+        if (layer.kind, layer.feedforward) != (entry["kind"], entry["feedforward"]):
+            raise ValueError(
+                f"{where} is of kind {entry['kind']!r}; `model` has an adapter "
+                f"of kind {layer.kind!r} there. `unload` it first."
+            )
+        return layer, False
+    if type(layer).__name__ != entry["layer"]:
+        raise ValueError(
+            f"{where} adapts a {entry['layer']}; `model` has a "
+            f"{type(layer).__name__} there."
+        )
+    check_adaptable(layer)
+    return (
+        DiagonalAdapter(
+            layer,
+            kind=entry["kind"],
+            seed=entry["seed"],
+            feedforward=entry["feedforward"],
+        ),
+        True,
+    )
+
+
+def _check_adapter_arrays(path, entry, adapter, arrays):
+    for weight in _own_weights(adapter):
+        key = f"adapters/{entry['path']}/{weight.name}"
+        where = f"{path}: adapter '{entry['path']}' weight `{weight.name}`"
+        if key not in arrays:
+            raise ValueError(f"{where} is missing: the file is incomplete.")
+        value = arrays[key]
+        if tuple(value.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"{where} has shape {tuple(value.shape)}; `model` needs "
+                f"{tuple(weight.shape)}. Is it the base model the adapters "
+                "were trained on?"
+            )
+        if weight.name == "permutation":
+            check_permutation_rows(where, value)
+        if weight.name == "signs" and not np.all(np.abs(value) == 1):
+            raise ValueError(
+                f"{where} must hold only +1 and -1; the file is corrupted or "
+                "was edited."
+            )
+
+
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise FileNotFoundError(f"No adapters file at {path}.") from None
+        raise ValueError(
+            f"{path} is not an adapters file written by save_adapters ({error})."
+        ) from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, json.JSONDecodeError):
+        raise ValueError(
+            f"{path} is not an adapters file written by save_adapters (no "
+            "readable `meta` entry)."
+        ) from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(
+            f"{path} is in format {meta.get('format')!r} version "
+            f"{meta.get('version')!r}; this keras-crosswise reads {FORMAT!r} "
+            f"version {VERSION}. (Files of 0.3 were keyed by position: "
+            "load them with keras-crosswise 0.3, `merge`, and adapt again.)"
+        )
+    return meta, arrays
+
+
+def _write_atomically(path, meta, arrays):
+    """`np.savez` to a temporary file beside `path`, then a rename: a failed
+    write leaves the old file whole."""
+    folder = path.parent
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _numpy(weight):
+    return np.asarray(keras.ops.convert_to_numpy(weight.value))
 
 
 def _adapters(model):
     return find_layers(model, lambda layer: isinstance(layer, DiagonalAdapter))
 
 
-def _inside_adapter(model):
-    return {id(adapter.layer) for adapter in _adapters(model)}
-
-
-def _choose(model, layers):
-    adapted = _inside_adapter(model)
-    candidates = find_layers(model, lambda layer: isinstance(layer, ADAPTABLE))
-    if layers is None or callable(layers):
-        chosen = [
-            layer
-            for layer in candidates
-            if id(layer) not in adapted and (layers is None or layers(layer))
-        ]
-    elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
-        chosen = []
-        for name, layer in layers_named(model, layers):
-            if id(layer) in adapted or isinstance(layer, DiagonalAdapter):
-                raise ValueError(
-                    f"`layers` names '{name}', which is already adapted; "
-                    "`merge` the model first to adapt it again."
-                )
-            chosen.append(layer)
-    else:
-        raise TypeError(
-            "`layers` must be None, a list of layer names or a callable "
-            f"(layer -> bool); got {layers!r}."
+def _adapters_of(model, action):
+    check_model(model)
+    adapters = _adapters(model)
+    if not adapters:
+        raise ValueError(
+            f"`model` '{model.name}' has no adapters to {action} (no "
+            "DiagonalAdapter layer); `keras_crosswise.adapters.adapt` adds them."
         )
-    for layer in chosen:
+    return adapters
+
+
+def _own_weights(adapter):
+    """The adapter's own weights (learned vectors and fixed draws), without
+    the wrapped layer's."""
+    inner = {id(w) for w in adapter.layer.weights}
+    return [w for w in adapter.weights if id(w) not in inner]
+
+
+def _why_not_adaptable(model, layer, adapted):
+    if isinstance(layer, DiagonalAdapter) or id(layer) in adapted:
+        return "it is already adapted (`merge` or `unload` the model first)"
+    if not isinstance(layer, ADAPTABLE):
+        return f"it is a {type(layer).__name__}, not a Dense or EinsumDense layer"
+    try:
         check_adaptable(layer)
-        reason = why_not_swappable(model, layer)
-        if reason:
-            raise ValueError(f"Cannot adapt '{layer.name}': {reason}.")
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return why_not_swappable(model, layer)
+
+
+def _choose(model, kind, layers):
+    adapted = {id(adapter.layer) for adapter in _adapters(model)}
+    spec = _default_targets(model, kind) if layers is None else layers
+    chosen = select_layers(
+        model, spec, lambda layer: _why_not_adaptable(model, layer, adapted)
+    )
     if not chosen:
         already = " (every one is adapted already)" if adapted else ""
         raise ValueError(
@@ -225,21 +443,81 @@ def _choose(model, layers):
     return chosen
 
 
-def _adapter_weights(adapter):
-    """What an adapter learns or draws: its own weights and, for "cz_bias",
-    the wrapped layer's bias."""
-    weights = [w for w in adapter.weights if not _belongs_to(w, adapter.layer)]
-    if adapter.kind == "cz_bias" and adapter.layer.bias is not None:
-        weights.append(adapter.layer.bias)
-    return weights
+def _default_targets(model, kind):
+    """keras-hub's targets where the model holds a keras-hub backbone (its
+    `default_lora_layer_names`), else every Dense and EinsumDense."""
+    backbones = [
+        layer
+        for layer in [model, *find_layers(model, lambda layer: True)]
+        if callable(getattr(layer, "default_lora_layer_names", None))
+    ]
+    if not backbones:
+        return lambda layer: True
+    if kind == "ia3":
+        names = set(ATTENTION_KEYS_VALUES + FEEDFORWARD_OUTPUTS)
+    else:
+        names = {n for b in backbones for n in b.default_lora_layer_names()}
+    inside = {
+        id(layer) for b in backbones for layer in find_layers(b, lambda layer: True)
+    }
+    return lambda layer: id(layer) in inside and layer.name in names
 
 
-def _belongs_to(weight, layer):
-    return any(weight is own for own in layer.weights)
+def _feedforward(model, kind, feedforward, chosen):
+    """The ids of the chosen layers whose input (IA)^3 scales."""
+    if kind != "ia3":
+        if feedforward is not None:
+            raise ValueError(
+                f"`feedforward` goes with kind='ia3'; got kind={kind!r} and "
+                f"feedforward={feedforward!r}."
+            )
+        return set()
+    if feedforward is None:
+        return {id(layer) for layer in chosen if layer.name in FEEDFORWARD_OUTPUTS}
+    picked = select_layers(model, feedforward, lambda layer: None, "feedforward")
+    chosen_ids = {id(layer) for layer in chosen}
+    outside = [layer.name for layer in picked if id(layer) not in chosen_ids]
+    if outside and not callable(feedforward) and not isinstance(feedforward, str):
+        raise ValueError(
+            f"`feedforward` names {outside}, which `layers` does not adapt; "
+            "feedforward layers must be among the adapted ones."
+        )
+    return {id(layer) for layer in picked if id(layer) in chosen_ids}
 
 
-def _merged(adapter):
-    """A plain copy of the adapter's layer with the adapter folded in."""
-    merged = copy_layer(adapter.layer)
-    merged.kernel.assign(np.asarray(adapter.merged_kernel(), dtype=merged.kernel.dtype))
-    return merged
+def _trained(model, train):
+    if train is None:
+        return []
+    return select_layers(model, train, lambda layer: None, "train")
+
+
+def _freeze_all_but(model, layers, weights):
+    """Freeze every layer of `model` but its adapters' learned vectors, the
+    given layers and the given weights (keras-hub's `enable_lora` freezes
+    so: layer by layer, then per variable)."""
+    model.trainable = True
+    for layer in find_layers(model, lambda layer: True):
+        layer.trainable = False
+    for adapter in _adapters(model):
+        adapter.trainable = True  # re-applies its own flags: W and F stay fixed
+    for layer in layers:
+        layer.trainable = True
+    for weight in weights:
+        weight.trainable = True
+
+
+def _switch(model, on):
+    for adapter in _adapters_of(model, "enable" if on else "disable"):
+        adapter.enabled = on
+    _forget_compiled_functions(model)
+
+
+def _forget_compiled_functions(model, uncompile=False):
+    """Traced train/test/predict functions hold the old computation: make
+    Keras trace again; with `uncompile`, ask for `compile` (the optimizer was
+    built for other trainable weights)."""
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
+    if uncompile and getattr(model, "compiled", False):
+        model.compiled = False

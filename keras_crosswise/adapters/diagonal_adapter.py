@@ -10,39 +10,55 @@ from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.layers._fastfood_projection import FastfoodProjection
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
-KINDS = ("cz", "cz_bias", "fastfood")
+KINDS = ("cz", "cz_bias", "fastfood", "ia3")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
 class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
     """A frozen Dense or EinsumDense layer with learned diagonals (fine-tuning).
 
-    With the wrapped layer's kernel W (frozen), bias b and activation:
+    With the wrapped layer's kernel W and bias b (both frozen) and its
+    activation:
 
     - `kind="cz"`: `y = activation(c * (W x) + b)`, the c&z operand of the
-      paper (Eq. 6) on W's output, as (IA)^3 rescales activations: c ->
-      `scale`, one entry per output feature, ones at start; b frozen.
-    - `kind="cz_bias"`: the same, and b learns too (BitFit's bias).
-    - `kind="fastfood"`: `y = activation(W x + s * F(d * x) + b)`, VeRA's
-      learned diagonals around a frozen random matrix, with McKernel's
+      paper (Eq. 6) on W's output, before the bias and the activation: c ->
+      `scale`, one entry per output feature, ones at start.
+    - `kind="cz_bias"`: the same plus a learned bias offset (BitFit's bias,
+      kept apart from b): `bias`, zeros at start.
+    - `kind="ia3"`: (IA)^3 (Liu et al. 2022): `y = l * layer(x)` (keys and
+      values: the output, after the bias and the activation) or, with
+      `feedforward=True`, `y = layer(l * x)` (the feed-forward network's
+      second layer: its input, i.e. after the first layer's activation): l ->
+      `scale`, ones at start.
+    - `kind="fastfood"`: `y = activation(W x + s * F(d * x) + b)`: learned
+      diagonals around a fixed random transform, as VeRA, with McKernel's
       Fastfood transform F = H G Pi H B (Eq. 14, scaled to keep the input's
-      second moment) instead of a stored dense random matrix: O(n log n)
-      time and O(n) fixed weights. d -> `input_scale` (ones at start), s ->
+      second moment) instead of VeRA's two stored random matrices, and d on
+      the input where VeRA puts its vector between them: O(n log n) time and
+      O(n) fixed weights. d -> `input_scale` (ones at start), s ->
       `output_scale` (zeros at start: the delta starts at zero), B ->
-      `signs`, Pi -> `permutation`, G -> `gaussian` (fixed); b frozen.
+      `signs`, Pi -> `permutation`, G -> `gaussian` (fixed).
 
-    At start the adapter computes exactly what the wrapped layer does.
-    `keras_crosswise.adapters.merge` folds it back into a plain layer. For an
-    EinsumDense, c has one entry per output feature of the kernel (e.g.
-    `(heads, head_dim)` for an attention projection); `"fastfood"` needs the
-    contracted axes last in the input and the kernel's output axes last in
-    the output, in the kernel's order (every Keras attention projection).
+    At start the adapter computes exactly what the wrapped layer does. The
+    wrapped layer is used as it is, never copied: its own call computes
+    `W x + b`, so a layer that Keras quantized (`int8`, `int4`, before or
+    after the adapter was added) computes with its dequantized kernel, as
+    Keras's LoRA does. The adapter applies the layer's activation itself
+    (the layer's own is set to linear while wrapped and given back by
+    `keras_crosswise.adapters.unload`). `keras_crosswise.adapters.merge`
+    folds the adapter into the layer's weights. Set `enabled = False` to
+    compute the wrapped layer alone. For an EinsumDense, c has one entry per
+    output feature of the kernel (e.g. `(heads, head_dim)` for an attention
+    projection); `"fastfood"` and `"ia3"` with `feedforward=True` need the
+    contracted axes last in the input (every Keras attention projection).
 
     Args:
         layer: a built `keras.layers.Dense` or `keras.layers.EinsumDense`
-            (or its serialized config, on load). The adapter owns it.
-        kind: `"cz"`, `"cz_bias"` or `"fastfood"`.
+            (or its serialized config, on load).
+        kind: `"cz"`, `"cz_bias"`, `"fastfood"` or `"ia3"`.
         seed: integer or `None`, the seed of F (`"fastfood"`).
+        feedforward: bool, for `"ia3"`: scale the input (True) instead of
+            the output.
         **kwargs: base layer keyword arguments; `name` defaults to the
             wrapped layer's.
 
@@ -56,10 +72,10 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
 
     >>> dense = keras.layers.Dense(6, activation="relu")
     >>> dense.build((None, 4))
-    >>> adapter = keras_crosswise.adapters.DiagonalAdapter(dense, kind="cz")
     >>> x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
-    >>> same = keras.ops.convert_to_numpy(adapter(x) - dense(x))
-    >>> print(np.allclose(same, 0))  # c starts at ones
+    >>> before = keras.ops.convert_to_numpy(dense(x))
+    >>> adapter = keras_crosswise.adapters.DiagonalAdapter(dense, kind="cz")
+    >>> print(np.allclose(keras.ops.convert_to_numpy(adapter(x)), before))
     True
     >>> print(*(w.name for w in adapter.trainable_weights))  # c alone learns
     scale
@@ -71,30 +87,40 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         Zarza et al., arXiv:1905.10324 (Eq. 6, 13-14).
     """
 
-    def __init__(self, layer, kind="cz_bias", seed=None, **kwargs):
+    def __init__(self, layer, kind="cz_bias", seed=None, feedforward=False, **kwargs):
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
         if kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
+        if not isinstance(feedforward, bool):
+            raise TypeError(f"`feedforward` must be a bool; got {feedforward!r}.")
+        if feedforward and kind != "ia3":
+            raise ValueError(
+                f"`feedforward=True` goes with kind='ia3'; got kind={kind!r}."
+            )
         check_adaptable(layer)
         kwargs.setdefault("name", layer.name)
-        kwargs.setdefault("dtype", layer.dtype_policy)
+        kwargs.setdefault("dtype", _float_policy(layer.dtype_policy))
         super().__init__(**kwargs)
         self.layer, self.kind, self.seed = layer, kind, check_seed(seed)
+        self.feedforward, self.enabled = feedforward, True
         self.output_axes, self.input_size, self.output_size = _einsum_axes(layer)
         einsum = isinstance(layer, keras.layers.EinsumDense)
-        if kind == "fastfood" and einsum and self.output_axes is None:
+        on_input = kind == "fastfood" or feedforward
+        if on_input and einsum and self.output_axes is None:
             raise ValueError(
-                f"`kind='fastfood'` needs the contracted axes last in the input "
-                f"and the kernel's output axes last in the output; "
-                f"'{layer.name}' has equation {layer.equation!r}. Use kind='cz' "
-                "or 'cz_bias' for it."
+                f"`kind={kind!r}`{' with feedforward=True' if feedforward else ''} "
+                "needs the contracted axes last in the input and the kernel's "
+                f"output axes last in the output; '{layer.name}' has equation "
+                f"{layer.equation!r}. Use kind='cz' or 'cz_bias' for it."
             )
+        # The adapter applies the activation: the layer's call gives W x + b.
+        self.activation = layer.activation
+        layer.activation = keras.activations.linear
         self._build_adapter()
         self.built = True
 
     def _build_adapter(self):
-        feature_shape = self._feature_shape()
         if self.kind == "fastfood":
             self.input_scale = self.add_weight(
                 name="input_scale", shape=(self.input_size,), initializer="ones"
@@ -112,10 +138,19 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
                 scale_name="output_scale",
             )
         else:
-            self.scale = self.add_weight(
-                name="scale", shape=feature_shape, initializer="ones"
+            shape = self._input_shape() if self.feedforward else self._feature_shape()
+            self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
+        self.bias = None
+        if self.kind == "cz_bias" and self.layer.bias is not None:
+            self.bias = self.add_weight(
+                name="bias", shape=self.layer.bias.shape, initializer="zeros"
             )
         self._apply_weight_flags()
+
+    def _input_shape(self):
+        if isinstance(self.layer, keras.layers.EinsumDense):
+            return self.output_axes[0]
+        return (self.input_size,)
 
     def _feature_shape(self):
         if not isinstance(self.layer, keras.layers.EinsumDense):
@@ -128,9 +163,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
     def _broadcast_shape(self):
         """c's shape, aligned with the trailing output axes (1 where the
         output axis is not one of the kernel's)."""
-        equation = self.layer.equation
-        inputs_spec, kernel_spec = equation.split("->")[0].split(",")
-        output_spec = equation.split("->")[1].replace("...", "")
+        inputs_spec, kernel_spec, output_spec = _specs(self.layer)
         kernel_shape = dict(zip(kernel_spec, self.layer.kernel.shape, strict=True))
         return [
             kernel_shape[axis] if axis in kernel_spec and axis not in inputs_spec else 1
@@ -138,11 +171,10 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         ]
 
     def _apply_weight_flags(self):
-        # Variable flags: only the adapter's diagonals (and the bias for
-        # "cz_bias") learn (PerWeightTrainable re-applies them).
+        # Variable flags: only the adapter's own vectors learn; the wrapped
+        # layer and F stay fixed (PerWeightTrainable re-applies them).
         for weight in self.layer.weights:
-            is_bias = weight is getattr(self.layer, "bias", None)
-            weight.trainable = self.trainable and is_bias and self.kind == "cz_bias"
+            weight.trainable = False
         for fixed in ("signs", "gaussian"):
             if getattr(self, fixed, None) is not None:
                 getattr(self, fixed).trainable = False
@@ -173,45 +205,74 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         return (self.layer.units,)
 
     def call(self, inputs):
-        layer = self.layer
-        if isinstance(layer, keras.layers.EinsumDense):
-            outputs = ops.einsum(layer.equation, inputs, layer.kernel)
-        else:
-            outputs = ops.matmul(inputs, layer.kernel)
+        if not self.enabled:
+            return self.activation(self.layer(inputs))
+        if self.kind == "ia3" and self.feedforward:
+            return self.activation(self.layer(inputs * self.scale))
+        outputs = self.layer(inputs)  # W x + b, as the layer computes it
+        if self.kind == "ia3":
+            return self.activation(outputs) * self.scale
         if self.kind == "fastfood":
             outputs = outputs + ops.cast(self.linear_delta(inputs), outputs.dtype)
-        else:
+        else:  # c (W x) + b = c (W x + b) + (1 - c) b
             outputs = outputs * self.scale
-        if layer.bias is not None:
-            outputs = outputs + layer.bias
-        if layer.activation is not None:
-            outputs = layer.activation(outputs)
-        return outputs
+            if self.layer.bias is not None:
+                outputs = outputs + (1.0 - self.scale) * self.layer.bias
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 
-    def merged_kernel(self):
-        """The wrapped layer's kernel with the adapter folded in, as NumPy:
-        `layer(x)` with it equals `adapter(x)`."""
+    def merged_weights(self):
+        """The wrapped layer's kernel and bias with the adapter folded in, as
+        float64 NumPy (bias `None` if the layer has none): the layer with them
+        (and its activation) computes what the adapter does. A clear error
+        where no such weights exist (a quantized layer, or `"ia3"` on a
+        layer's output after a nonlinear activation)."""
+        if self.layer.quantization_mode is not None:
+            raise ValueError(
+                f"Cannot merge the adapter of '{self.name}': its layer is "
+                f"quantized ({self.layer.quantization_mode!r}), and folding a "
+                "float vector into its integer kernel would lose the fine-tuning. "
+                "Keep the adapters (save_adapters) or adapt the float model."
+            )
         kernel = np.asarray(ops.convert_to_numpy(self.layer.kernel), "float64")
-        if self.kind != "fastfood":
-            scale = np.asarray(ops.convert_to_numpy(self.scale), "float64")
-            return kernel * self._scale_in_kernel_layout(scale)
-        identity = ops.eye(self.input_size, dtype="float32")
-        delta = ops.convert_to_numpy(
-            self.fastfood_projection(identity * self.input_scale)
-            * self._normalization()
-        )
-        return kernel + np.asarray(delta, "float64").reshape(kernel.shape)
+        bias = _numpy64(self.layer.bias)
+        if self.kind == "fastfood":
+            identity = ops.eye(self.input_size, dtype="float32")
+            delta = ops.convert_to_numpy(
+                self.fastfood_projection(identity * self.input_scale)
+                * self._normalization()
+            )
+            return kernel + np.asarray(delta, "float64").reshape(kernel.shape), bias
+        scale = _numpy64(self.scale)
+        if self.kind == "ia3" and self.feedforward:
+            rows = kernel.reshape(self.input_size, -1) * scale.reshape(-1, 1)
+            return rows.reshape(kernel.shape), bias
+        kernel = kernel * self._scale_in_kernel_layout(scale)
+        if self.kind == "ia3":
+            if keras.activations.serialize(self.activation) != "linear":
+                raise ValueError(
+                    f"Cannot merge the (IA)^3 adapter of '{self.name}': it scales "
+                    "the output after the layer's activation "
+                    f"{keras.activations.serialize(self.activation)!r}, which no "
+                    "kernel can hold. Keep the adapter, or target the next layer "
+                    "with feedforward=True."
+                )
+            if bias is not None:
+                bias = bias * scale.reshape(self._feature_shape())
+        elif self.bias is not None:
+            bias = bias + _numpy64(self.bias)
+        return kernel, bias
 
     def _scale_in_kernel_layout(self, scale):
         """c broadcast against the kernel: c's axes are the kernel's output
         axes, in the output's order."""
         if not isinstance(self.layer, keras.layers.EinsumDense):
             return scale[None, :]
-        inputs_spec, kernel_spec = self.layer.equation.split("->")[0].split(",")
-        output_spec = self.layer.equation.split("->")[1].replace("...", "")
+        inputs_spec, kernel_spec, output_spec = _specs(self.layer)
         sizes = dict(zip(kernel_spec, self.layer.kernel.shape, strict=True))
         own = [a for a in output_spec if a in kernel_spec and a not in inputs_spec]
         values = scale.reshape([sizes[a] for a in own])
@@ -219,25 +280,52 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         values = np.einsum(f"{''.join(own)}->{in_kernel_order}", values)
         return values.reshape([sizes[a] if a in own else 1 for a in kernel_spec])
 
+    def load_own_variables(self, store):
+        if self.kind == "cz_bias" and self.bias is not None and len(store.keys()) == 1:
+            # Saved by 0.3, where "cz_bias" trained the layer's own bias
+            # (loaded with the layer): the offset stays zero.
+            self.scale.assign(store["0"])
+            return
+        super().load_own_variables(store)
+
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "layer": keras.saving.serialize_keras_object(self.layer),
-                "kind": self.kind,
-                "seed": self.seed,
-            }
-        )
+        layer = keras.saving.serialize_keras_object(self.layer)
+        layer["config"]["activation"] = keras.activations.serialize(self.activation)
+        config.update({"layer": layer, "kind": self.kind, "seed": self.seed})
+        if self.feedforward:
+            config["feedforward"] = True
         return config
+
+
+def _float_policy(policy):
+    """The float policy of a (possibly quantized) layer: the adapter computes
+    in floats around the layer, whatever the layer stores."""
+    if policy.quantization_mode is None:
+        return policy
+    return keras.dtype_policies.get(policy.get_config()["source_name"])
+
+
+def _numpy64(weight):
+    if weight is None:
+        return None
+    return np.asarray(ops.convert_to_numpy(weight), "float64")
 
 
 def _offset(seed):
     return None if seed is None else seed + 2  # G, as the layers' seed offsets
 
 
+def _specs(layer):
+    """An EinsumDense's input, kernel and output axes (without `...`)."""
+    operands, output_spec = layer.equation.split("->")
+    inputs_spec, kernel_spec = operands.split(",")
+    return inputs_spec.replace("...", ""), kernel_spec, output_spec.replace("...", "")
+
+
 def check_adaptable(layer):
-    """A clear error unless `layer` is a built, float, LoRA-free Dense or
-    EinsumDense."""
+    """A clear error unless `layer` is a built, LoRA-free Dense or
+    EinsumDense without an adapter."""
     if not isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)):
         raise TypeError(
             "Only Dense and EinsumDense layers take a diagonal adapter; "
@@ -245,13 +333,13 @@ def check_adaptable(layer):
         )
     if not layer.built:
         raise ValueError(f"'{layer.name}' must be built before it is adapted.")
-    if getattr(layer, "quantization_mode", None) is not None:
-        raise ValueError(
-            f"'{layer.name}' is quantized ({layer.quantization_mode!r}); adapt "
-            "the float model."
-        )
     if getattr(layer, "lora_enabled", False):
         raise ValueError(f"'{layer.name}' has LoRA enabled; a layer takes one adapter.")
+    if layer.quantization_mode not in (None, "int8", "int4"):
+        raise ValueError(
+            f"'{layer.name}' is quantized as {layer.quantization_mode!r}; "
+            "adapters support float, 'int8' and 'int4' layers."
+        )
 
 
 def _einsum_axes(layer):
@@ -261,10 +349,7 @@ def _einsum_axes(layer):
     output sizes. For a Dense: `(None, d, units)`."""
     if not isinstance(layer, keras.layers.EinsumDense):
         return None, int(layer.kernel.shape[0]), int(layer.units)
-    operands, output_spec = layer.equation.split("->")
-    inputs_spec, kernel_spec = operands.split(",")
-    output_spec = output_spec.replace("...", "")
-    inputs_spec = inputs_spec.replace("...", "")
+    inputs_spec, kernel_spec, output_spec = _specs(layer)
     sizes = dict(zip(kernel_spec, (int(s) for s in layer.kernel.shape), strict=True))
     contracted = [axis for axis in kernel_spec if axis in inputs_spec]
     produced = [axis for axis in kernel_spec if axis not in inputs_spec]

@@ -2,29 +2,22 @@
 
 import keras
 
-from keras_crosswise._surgery import find_layers, layers_named, why_not_swappable
+from keras_crosswise._surgery import check_model as check_graph_model
+from keras_crosswise._surgery import (
+    find_layers,
+    select_layers,
+    why_not_swappable,
+)
 
 
 def check_model(model):
     """A clear error unless `model` is a built Sequential or functional model."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
-    # Functional models (and Sequential ones) are graphs of operations.
-    functional = isinstance(model, keras.Sequential) or hasattr(
-        type(model), "operations"
+    check_graph_model(
+        model,
+        graph=True,
+        hint=" Compress its Dense layers by hand with "
+        "`keras_crosswise.compress_layer`.",
     )
-    if not functional:
-        raise TypeError(
-            f"`model` must be a Sequential or functional keras.Model; "
-            f"'{model.name}' is a subclassed {type(model).__name__}, whose layers "
-            "compress cannot rewire. Compress its Dense layers by hand with "
-            "`keras_crosswise.compress_layer`."
-        )
-    if not model.built or not getattr(model, "inputs", None):
-        raise ValueError(
-            f"`model` '{model.name}' must be built with known inputs: train it, "
-            "or start it with `keras.Input(shape)`."
-        )
 
 
 def _why_not_replaceable(model, layer):
@@ -64,41 +57,24 @@ def _output_layers(model):
 
 
 def choose_layers(model, layers, min_params):
-    """The Dense layers of `model` that `layers` (None, names or a callable)
-    selects; a clear error for a named layer that cannot be replaced or for
-    an empty choice."""
-    everything = find_layers(model, lambda layer: True)
+    """The Dense layers of `model` that `layers` (None, names or paths, a
+    regular expression or a callable) selects; a clear error for a named
+    layer that cannot be replaced or for an empty choice."""
+    choice = layers
     if layers is None:
         outputs = {id(layer) for layer in _output_layers(model)}
-        chosen = [
-            layer
-            for layer in everything
-            if _why_not_replaceable(model, layer) is None
-            and layer.kernel.shape[0] * layer.kernel.shape[1] >= min_params
-            and id(layer) not in outputs
-        ]
-    elif callable(layers):
-        chosen = [
-            layer
-            for layer in everything
-            if _why_not_replaceable(model, layer) is None and layers(layer)
-        ]
-    elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
-        chosen = []
-        for name, layer in layers_named(model, layers):
-            reason = _why_not_replaceable(model, layer)
-            if reason:
-                raise ValueError(f"`layers` names '{name}', but {reason}.")
-            chosen.append(layer)
-    else:
-        raise TypeError(
-            "`layers` must be None, a list of layer names or a callable "
-            f"(layer -> bool); got {layers!r}."
-        )
+
+        def choice(layer):
+            kernel = layer.kernel.shape
+            return kernel[0] * kernel[1] >= min_params and id(layer) not in outputs
+
+    chosen = select_layers(
+        model, choice, lambda layer: _why_not_replaceable(model, layer)
+    )
     if not chosen:
         sizes = [
             f"{layer.name}: {layer.count_params():,}"
-            for layer in everything
+            for layer in find_layers(model, lambda layer: True)
             if isinstance(layer, keras.layers.Dense)
         ]
         raise ValueError(

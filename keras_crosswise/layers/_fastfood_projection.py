@@ -171,20 +171,30 @@ class FastfoodProjection:
 
     def load_own_variables(self, store):
         super().load_own_variables(store)
-        if getattr(self, "permutation", None) is None:  # a dense variant
-            return
-        rows = np.asarray(keras.ops.convert_to_numpy(self.permutation.value))
-        expected = np.arange(rows.shape[-1])
-        bad = [
-            i
-            for i, row in enumerate(rows)
-            if not np.array_equal(np.sort(row), expected)
-        ]
-        if bad:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}': the loaded weight "
-                f"`permutation` must hold in each row a permutation of "
-                f"0..{rows.shape[-1] - 1}; rows {bad[:5]} are not (row {bad[0]} "
-                f"starts {rows[bad[0], :8].tolist()}). The saved file is corrupted "
-                "or was edited."
-            )
+        if getattr(self, "permutation", None) is not None:  # not a dense variant
+            rows = keras.ops.convert_to_numpy(self.permutation.value)
+            check_permutation_rows(f"{type(self).__name__} '{self.name}'", rows)
+
+
+def check_permutation_rows(owner, rows):
+    """A clear error unless each row of `rows` is a permutation of `0..n-1`:
+    a corrupted or edited file would otherwise gather out of range (an opaque
+    backend error, or NaN on JAX) or silently compute a wrong product."""
+    rows = np.asarray(rows)
+    if not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(
+            f"{owner}: the loaded weight `permutation` must hold integers; got "
+            f"dtype {rows.dtype}. The saved file is corrupted or was edited."
+        )
+    expected = np.arange(rows.shape[-1])
+    rows = rows.reshape(-1, rows.shape[-1])
+    bad = [
+        i for i, row in enumerate(rows) if not np.array_equal(np.sort(row), expected)
+    ]
+    if bad:
+        raise ValueError(
+            f"{owner}: the loaded weight `permutation` must hold in each row a "
+            f"permutation of 0..{rows.shape[-1] - 1}; rows {bad[:5]} are not (row "
+            f"{bad[0]} starts {rows[bad[0], :8].tolist()}). The saved file is "
+            "corrupted or was edited."
+        )

@@ -1,46 +1,16 @@
-"""Layer surgery: a copy of a built model with chosen layers swapped, wherever
-they sit (in a Sequential or functional model, in nested models, or as
-attributes of custom layers such as keras-hub's `TransformerEncoder`).
+"""A copy of a built model with chosen layers swapped, wherever they sit (in a
+Sequential or functional model, in nested models, or as attributes of custom
+layers such as keras-hub's `TransformerEncoder`).
 
-`compress` and the adapters share it. The given model is never changed: every
-layer of the copy is a new object with copies of the trained weights.
+`compress` builds its student with it. The given model is never changed:
+every layer of the copy is a new object with copies of the trained weights.
 """
 
 import keras
 
-from keras_crosswise._keras_internals import (
-    call_count,
-    nested_layers,
-    sublayer_attributes,
-    uncompiled,
-)
+from keras_crosswise._keras_internals import nested_layers, uncompiled
+from keras_crosswise._surgery.selection import child_attributes, is_graph
 from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
-
-
-def find_layers(model, predicate):
-    """The layers inside `model`, at any depth, for which `predicate(layer)`
-    holds, outermost first, each once (`model` itself excluded)."""
-    found, seen = [], set()
-    for layer in nested_layers(model)[1:]:
-        if id(layer) not in seen and predicate(layer):
-            seen.add(id(layer))
-            found.append(layer)
-    return found
-
-
-def layers_named(model, names):
-    """`(name, layer)` for every layer inside `model` of each of `names` (a
-    name may repeat in nested layers), or a clear error for an unknown name."""
-    by_name = {}
-    for layer in find_layers(model, lambda layer: True):
-        by_name.setdefault(layer.name, []).append(layer)
-    for name in names:
-        if name not in by_name:
-            raise ValueError(
-                f"`layers` names '{name}', which is not a layer of "
-                f"'{model.name}'; its layers are {sorted(by_name)}."
-            )
-    return [(name, layer) for name in names for layer in by_name[name]]
 
 
 def copy_layer(layer):
@@ -50,22 +20,6 @@ def copy_layer(layer):
     copy.build_from_config(layer.get_build_config())
     copy.set_weights(layer.get_weights())
     return copy
-
-
-def why_not_swappable(model, layer):
-    """`None` if `copy_with_swaps` can swap `layer` inside `model`, else the
-    reason (a shared layer: called at more than one place, or held by more
-    than one parent)."""
-    if call_count(layer) > 1:
-        return "it is shared (called at more than one place)"
-    parents = [
-        parent
-        for parent in nested_layers(model)
-        if any(child is layer for child in _child_layers(parent).values())
-    ]
-    if len(parents) > 1:
-        return "it is shared (a sublayer of more than one layer)"
-    return None
 
 
 def copy_with_swaps(model, swaps):
@@ -114,7 +68,7 @@ class _Surgeon:
             # A keras.ops call in a functional graph (e.g. `x["token_ids"]`):
             # an operation without weights or sublayers.
             return layer.__class__.from_config(layer.get_config())
-        if isinstance(layer, keras.Sequential) or _is_functional(layer):
+        if is_graph(layer):
             with uncompiled(layer):
                 return keras.models.clone_model(layer, clone_function=self.copy_layer)
         copy = layer.__class__.from_config(layer.get_config())
@@ -135,7 +89,9 @@ class _Surgeon:
         wrapped = isinstance(layer, ReplacedSublayers)
         changed = {
             name: self.copy_layer(child)
-            for name, child in _child_layers(layer.layer if wrapped else layer).items()
+            for name, child in child_attributes(
+                layer.layer if wrapped else layer
+            ).items()
             if self.contains_change(child)
         }
         if not changed:
@@ -165,14 +121,3 @@ def _unwrapped(wrapper):
 
 def _config(layer):
     return {key: value for key, value in layer.get_config().items() if key != "name"}
-
-
-def _is_functional(layer):
-    return isinstance(layer, keras.Model) and hasattr(type(layer), "operations")
-
-
-def _child_layers(layer):
-    """A layer's direct sublayers held as attributes: name -> layer."""
-    if isinstance(layer, keras.Sequential) or _is_functional(layer):
-        return {}  # a graph model's layers are nodes, rewired by clone_model
-    return sublayer_attributes(layer)

@@ -1,0 +1,164 @@
+"""Which layers of a model an operation takes (by name, path, pattern or
+predicate), and the model checks: one place for `compress` and the adapters."""
+
+import re
+
+import keras
+
+from keras_crosswise._keras_internals import (
+    call_count,
+    child_layers,
+    nested_layers,
+    sublayer_attributes,
+)
+from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
+
+
+def check_model(model, graph=False, hint=""):
+    """A clear error unless `model` is a built `keras.Model` (with `graph`, a
+    Sequential or functional one with known inputs)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model; got {type(model).__name__}.")
+    if graph and not is_graph(model):
+        raise TypeError(
+            f"`model` must be a Sequential or functional keras.Model; "
+            f"'{model.name}' is a subclassed {type(model).__name__}, whose layers "
+            f"cannot be rewired.{hint}"
+        )
+    if not model.built or (graph and not getattr(model, "inputs", None)):
+        raise ValueError(
+            f"`model` '{model.name}' must be built: train it, call it on data, "
+            "or start it with `keras.Input(shape)`."
+        )
+
+
+def is_graph(layer):
+    """Whether `layer` is a Sequential or functional model (a graph of
+    operations, keras-hub backbones included)."""
+    return isinstance(layer, keras.Sequential) or (
+        isinstance(layer, keras.Model) and hasattr(type(layer), "operations")
+    )
+
+
+def find_layers(model, predicate):
+    """The layers inside `model`, at any depth, for which `predicate(layer)`
+    holds, outermost first, each once (`model` itself excluded)."""
+    found, seen = [], set()
+    for layer in nested_layers(model)[1:]:
+        if id(layer) not in seen and predicate(layer):
+            seen.add(id(layer))
+            found.append(layer)
+    return found
+
+
+def layer_paths(model):
+    """`id(layer) -> path` for every layer inside `model`: the names from the
+    model down, joined by "/" (e.g. `"transformer_layer_0/self_attention_layer/
+    query"`), the same as the prefix of Keras's weight paths for layers built
+    in place. A `ReplacedSublayers` wrapper adds no step (the wrapped layer
+    has the wrapper's path), so paths stay those of the base model. A layer
+    reached twice keeps its first path."""
+    paths, stack = {}, [(model, "")]
+    while stack:
+        layer, prefix = stack.pop()
+        for child in reversed(child_layers(layer)):
+            if id(child) not in paths:
+                wrapped = isinstance(layer, ReplacedSublayers)
+                paths[id(child)] = prefix[:-1] if wrapped else prefix + child.name
+                stack.append((child, paths[id(child)] + "/"))
+    return paths
+
+
+def weight_paths(model):
+    """`id(weight) -> path` for every weight of `model`: its layer's path (as
+    `layer_paths`) and its name. Unlike Keras's own weight paths, these
+    do not hold the model's name, so they match between two instances."""
+    paths, layers = {}, layer_paths(model)
+    for layer in find_layers(model, lambda layer: True):  # deepest owner last
+        for weight in layer.weights:
+            paths[id(weight)] = f"{layers[id(layer)]}/{weight.name}"
+    return paths
+
+
+def select_layers(model, layers, why_not, argument="layers"):
+    """The layers of `model` that `layers` chooses, outermost first.
+
+    `layers` is a callable `layer -> bool`, a regular expression (a `str`,
+    matched in full against each layer's path, as peft's `target_modules`),
+    or a list of names or paths (a name selects every layer of that name).
+    `why_not(layer)` is `None` for a layer the operation can take, else the
+    reason: a callable or a pattern passes over such layers; a list that
+    names one is refused with the reason.
+    """
+    everything = find_layers(model, lambda layer: True)
+    if callable(layers):
+        return [layer for layer in everything if not why_not(layer) and layers(layer)]
+    paths = layer_paths(model)
+    if isinstance(layers, str):
+        try:
+            pattern = re.compile(layers)
+        except re.error as error:
+            raise ValueError(
+                f"`{argument}` as a string is a regular expression over layer "
+                f"paths; {layers!r} is not one ({error})."
+            ) from None
+        return [
+            layer
+            for layer in everything
+            if pattern.fullmatch(paths[id(layer)]) and not why_not(layer)
+        ]
+    if not isinstance(layers, (list, tuple)) or not all(
+        isinstance(name, str) for name in layers
+    ):
+        raise TypeError(
+            f"`{argument}` must be None, a list of layer names or paths, a "
+            f"regular expression (str) or a callable (layer -> bool); got "
+            f"{layers!r}."
+        )
+    chosen, seen = [], set()
+    for name in layers:
+        named = [
+            layer for layer in everything if name in (layer.name, paths[id(layer)])
+        ]
+        if not named:
+            raise ValueError(
+                f"`{argument}` names '{name}', which is not a layer of "
+                f"'{model.name}'; its layers are "
+                f"{sorted({layer.name for layer in everything})}."
+            )
+        for layer in named:
+            reason = why_not(layer)
+            if reason:
+                raise ValueError(f"`{argument}` names '{name}', but {reason}.")
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                chosen.append(layer)
+    return chosen
+
+
+def why_not_swappable(model, layer):
+    """`None` if `layer` can be replaced inside `model`, else the reason (a
+    shared layer: called at more than one place, or held by more than one
+    parent)."""
+    if call_count(layer) > 1:
+        return "it is shared (called at more than one place)"
+    if len(parents_of(model, layer)) > 1:
+        return "it is shared (a sublayer of more than one layer)"
+    return None
+
+
+def parents_of(model, layer):
+    """The layers inside `model` (or `model`) that hold `layer` directly."""
+    return [
+        parent
+        for parent in nested_layers(model)
+        if any(child is layer for child in child_layers(parent))
+    ]
+
+
+def child_attributes(layer):
+    """A layer's direct sublayers held as attributes: name -> layer (none for
+    a graph model, whose layers are nodes)."""
+    if is_graph(layer):
+        return {}
+    return sublayer_attributes(layer)
