@@ -16,7 +16,7 @@ from keras_crosswise.layers import (
     RandomFourierFeatures,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "CZDense",

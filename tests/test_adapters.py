@@ -141,7 +141,8 @@ def test_fit_changes_adapters_only_then_disable_unload_and_merge(kind, rng, tmp_
     assert not np.allclose(tuned, base_outputs, atol=1e-3)
     with adapters.disabled(model):
         np.testing.assert_array_equal(to_numpy(model(x)), base_outputs)
-        np.testing.assert_array_equal(model.predict(x, verbose=0), base_outputs)
+        predicted = model.predict(x, verbose=0)  # traced again, adapters off
+        np.testing.assert_allclose(predicted, base_outputs, atol=1e-6)
     np.testing.assert_allclose(model.predict(x, verbose=0), tuned, atol=1e-6)
     model.save(tmp_path / "adapted.keras")
     restored = keras.models.load_model(tmp_path / "adapted.keras")
@@ -225,7 +226,7 @@ def test_targets_by_name_path_pattern_and_callable_and_train(rng):
     adapt(backbone, kind="cz", layers=lambda layer: layer.name == "attention_output")
     assert len(found_adapters(backbone)) == 2
     unload(backbone)
-    with pytest.raises(ValueError, match="not a regular expression|is not one"):
+    with pytest.raises(ValueError, match=r"not a regular expression|is not one"):
         adapt(backbone, layers="(")
 
 
@@ -434,7 +435,7 @@ def test_adapter_files_keyed_by_path_atomic_and_checked(rng, tmp_path, monkeypat
             adapters.load_adapters(target, tampered(name, change))
         assert target.get_config() == config  # refused before any change
     wider = base_model(rng, width=24)
-    with pytest.raises(ValueError, match="'hidden' weight `input_scale`|shape"):
+    with pytest.raises(ValueError, match=r"'hidden' weight `input_scale`|shape"):
         adapters.load_adapters(wider, path)
     other = keras.Sequential(
         [keras.Input((12,)), keras.layers.Dense(4, name="other")], name="x"
@@ -498,7 +499,7 @@ def test_bad_input_is_refused_clearly(rng):
         adapt(conv, layers=["conv"])
     with pytest.raises(ValueError, match="must be built"):
         adapt(keras.Sequential([keras.layers.Dense(3)]))
-    with pytest.raises(TypeError, match="must be a keras.Model"):
+    with pytest.raises(TypeError, match=r"must be a keras\.Model"):
         adapt(keras.layers.Dense(3))
     with pytest.raises(ValueError, match="`feedforward` goes with kind='ia3'"):
         adapt(model, kind="cz", feedforward=["hidden"])

@@ -229,3 +229,17 @@ def test_fine_tuning_quick(tmp_path):
     assert {row[0] for row in task["calls"]} == {"cz", "cz_bias", "fastfood"}
     assert all(row[-1] in ("win", "tie", "loss") for row in task["calls"])
     assert "| method | trainable | test accuracy | fit time / LoRA r1 |" in output
+
+
+@runs_on("jax")
+def test_adapter_memory_quick(tmp_path):
+    output = run_script("benchmarks/adapter_memory.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "adapter_memory_jax.json").read_text())
+    tiny = results["results"]["tiny"]
+    assert set(tiny) == {"cz_bias", "lora4"}
+    # The adapters train far fewer weights than keras-hub's LoRA r=4 on the
+    # same layers, and both only a sliver of the backbone.
+    assert tiny["cz_bias"]["trainable"] < tiny["lora4"]["trainable"]
+    assert tiny["lora4"]["trainable"] < 0.05 * tiny["lora4"]["parameters"]
+    assert tiny["cz_bias"]["merge_seconds"] is not None
+    assert "| tiny | cz_bias |" in output

@@ -1,6 +1,8 @@
 """compress and compress_layer: layer choice, projections against NumPy least
 squares, distillation on a small model, save/reload, and bad input."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -129,9 +131,11 @@ def test_layer_choice():
     report = student.compression_report
     assert [entry.name for entry in report.layers] == [names[2]]
     assert report.layers[0].params_before == 16 * 512 + 512
-    # B, G (32 x 16) and S, bias (512): the integer permutation is not counted.
-    assert report.layers[0].params_after == 4 * 512
-    assert report.params_before - report.params_after == 16 * 512 + 512 - 4 * 512
+    # B, Pi, G (32 x 16) and S, bias (512), as count_params() counts them.
+    assert report.layers[0].params_after == 5 * 512
+    assert report.layers[0].params_after == student.layers[2].count_params()
+    assert report.params_before == model.count_params()
+    assert report.params_after == student.count_params()
     assert "parameters" in str(report)
 
 
@@ -263,7 +267,8 @@ def nested_and_shared():
         (lambda: "model", {}, TypeError, "`model`"),
         (mlp, {"layers": ["nope"]}, ValueError, "'nope'"),
         (with_dropout, {"layers": ["drop"]}, ValueError, "not a Dense"),
-        (mlp, {"layers": "dense"}, TypeError, "`layers`"),
+        (mlp, {"layers": 3}, TypeError, "`layers`"),
+        (mlp, {"layers": "nothing.*"}, ValueError, "No Dense layer"),
         (mlp, {"into": "lowrank"}, ValueError, "`into`"),
         (mlp, {"min_params": 10**9}, ValueError, "No Dense layer"),
         (mlp, {"epochs": -1}, ValueError, "`epochs`"),
@@ -422,3 +427,47 @@ def test_defaults_match_or_beat_the_naive_recipe_on_digits(
         teacher, x_train, y_train if labels else None, epochs=10, seed=0, verbose=0
     )
     assert accuracy(ours) >= accuracy(naive) - 0.005, (accuracy(ours), accuracy(naive))
+
+
+def test_callbacks_validation_data_from_logits_and_the_report_beside(rng):
+    """compress composes with Keras: the user's callbacks and validation data
+    reach the distillation; `from_logits` is explicit; the report comes back
+    beside the student and as plain values; unrun stages read None."""
+    model = mlp(16, (256,))
+    x = rng.standard_normal((96, 16)).astype("float32")
+    seen = []
+    logger = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(sorted(logs))
+    )
+    student, report = compress(
+        model,
+        x[:64],
+        epochs=2,
+        verbose=0,
+        callbacks=[logger],
+        validation_data=(x[64:],),
+        from_logits=True,
+        return_report=True,
+    )
+    assert report is student.compression_report
+    assert len(seen) == 2 and any(key.startswith("val_") for key in seen[0]), seen
+    layer = report.layers[0]
+    assert layer.projected_error is None and layer.fitted_error is None
+    assert layer.final_error >= 0
+    assert json.loads(json.dumps(report.to_dict()))["params_after"] == (
+        student.count_params()
+    )
+    assert " - " in str(report) or "-  " in str(report)
+    with pytest.raises(TypeError, match="`from_logits` must be None, True or False"):
+        compress(model, x, from_logits="yes", **FAST)
+
+
+def test_from_logits_is_read_from_the_teacher_not_its_outputs():
+    from keras_crosswise.compression.distillation import teacher_logits
+
+    logits = mlp(4, (8,))
+    assert teacher_logits(logits)
+    softmax = mlp(4, (8,), activation="softmax")
+    assert not teacher_logits(softmax)
+    logits.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False))
+    assert not teacher_logits(logits)  # the compiled loss says probabilities

@@ -3,7 +3,6 @@
 import functools
 
 import keras
-import numpy as np
 
 from keras_crosswise.compression.report import pre_activation
 
@@ -46,9 +45,12 @@ def distil(
     optimizer,
     verbose,
     label_weight=0.5,
+    callbacks=None,
+    validation_data=None,
 ):
     """Fit `student` to `teacher` with `distillation_loss` (and `label_loss`
-    at `label_weight` when given) on `data`, the positional `fit` arguments."""
+    at `label_weight` when given) on `data`, the positional `fit` arguments,
+    with the user's `callbacks` and `validation_data`."""
     distillation = keras_distillation()
     distiller = distillation.Distiller(
         teacher=teacher,
@@ -60,7 +62,13 @@ def distil(
         optimizer=_fresh_optimizer(optimizer),
         loss=label_loss if label_loss is not None else "mse",
     )
-    distiller.fit(*data, epochs=epochs, verbose=verbose)
+    distiller.fit(
+        *data,
+        epochs=epochs,
+        verbose=verbose,
+        callbacks=callbacks,
+        validation_data=validation_data,
+    )
 
 
 def fit_layer(dense, replacement, inputs, epochs, batch_size, optimizer):
@@ -90,22 +98,30 @@ def _fresh_optimizer(optimizer):
     return type(optimizer).from_config(optimizer.get_config())
 
 
-def outputs_loss(temperature, teacher_outputs):
+def teacher_logits(model):
+    """Whether `model` outputs logits: its compiled loss's `from_logits` if it
+    has one, else False for a softmax or sigmoid output layer, else True."""
+    loss = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+    for each in keras.tree.flatten(loss) if loss is not None else []:
+        if hasattr(each, "from_logits"):
+            return bool(each.from_logits)
+    last = model.layers[-1] if model.layers else None
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    return name not in ("softmax", "sigmoid")
+
+
+def outputs_loss(temperature, from_logits):
     """The whole-model distillation loss: MSE of the outputs for
     `temperature=None`, else KL of the tempered softmax of the logits (of
     the log-probabilities, for a teacher whose outputs are probabilities)."""
     distillation = keras_distillation()
     if temperature is None:
         return distillation.FeatureDistillation(loss="mse")
-    probabilities = (
-        teacher_outputs.shape[-1] > 1
-        and np.all(teacher_outputs >= 0)
-        and np.allclose(teacher_outputs.sum(axis=-1), 1.0, atol=1e-3)
-    )
     kind = (
-        _probability_distillation(distillation)
-        if probabilities
-        else distillation.LogitsDistillation
+        distillation.LogitsDistillation
+        if from_logits
+        else _probability_distillation(distillation)
     )
     # A KLDivergence instance, not the default "kl_divergence": Keras 3.15
     # resolves that string to a function, which LogitsDistillation then

@@ -20,6 +20,7 @@ from keras_crosswise.compression.distillation import (
     keras_distillation,
     label_loss,
     outputs_loss,
+    teacher_logits,
 )
 from keras_crosswise.compression.report import build_report, layer_errors, single_output
 from keras_crosswise.compression.selection import check_model, choose_layers
@@ -50,6 +51,10 @@ def compress(
     label_weight=0.5,
     init="fresh",
     seed=None,
+    from_logits=None,
+    callbacks=None,
+    validation_data=None,
+    return_report=False,
     verbose="auto",
 ):
     """A smaller copy of a trained model, its big Dense layers made structured.
@@ -66,8 +71,8 @@ def compress(
        layer's pre-activation outputs on the teacher's own inputs to it;
     3. the whole student is distilled on the teacher's outputs for `epochs`
        with `keras.distillation.LogitsDistillation` (outputs that are
-       probabilities are compared through their logarithm), plus the label
-       loss when labels are given.
+       probabilities, `from_logits=False`, are compared through their
+       logarithm), plus the label loss when labels are given.
 
     The defaults are the best recipe measured (benchmarks/compress_ablation.py,
     docs/compress.md): on our teachers a fresh student distilled long enough
@@ -75,9 +80,11 @@ def compress(
     FastfoodDense (it keeps only a part of a dense kernel).
 
     The returned model is a plain, uncompiled Keras model (compile it to
-    evaluate or fit it) with a `compression_report` attribute, also printed
-    when `verbose` is not 0. A Dense layer called at two places (shared) is
-    refused when named and skipped otherwise, as is an EinsumDense. Needs
+    evaluate or fit it) with a `compression_report` attribute (not saved in
+    a `.keras` file: keep `report.to_dict()`, or ask for it with
+    `return_report`), also printed when `verbose` is not 0. A Dense layer
+    called at two places (shared) is refused when named and skipped
+    otherwise, as is an EinsumDense. Needs
     `keras.distillation` (Keras >= 3.12).
 
     Args:
@@ -108,12 +115,22 @@ def compress(
             initialisation: the default) or `"projection"` (each replacement
             from the trained kernel, by its `from_dense`).
         seed: integer or `None`, the seed of the FastfoodDense replacements.
+        from_logits: whether the teacher outputs logits (True) or
+            probabilities (False), for the tempered distillation; `None`
+            reads it from the teacher's compiled loss (its `from_logits`),
+            else from its output layer's activation (softmax or sigmoid:
+            probabilities), else takes logits.
+        callbacks: Keras callbacks for the distillation of the whole student
+            (e.g. `keras.callbacks.EarlyStopping`).
+        validation_data: passed to the distillation's `fit`, as in `fit`.
+        return_report: if True, return `(student, report)`.
         verbose: `"auto"`, 0, 1 or 2, as in `fit`, for the distillation of
             the whole student (the layer-wise fits are silent); the report is
             printed unless 0.
 
     Returns:
-        The student `keras.Model`.
+        The student `keras.Model`, or `(student, CompressionReport)` with
+        `return_report`.
 
     Example:
 
@@ -147,6 +164,10 @@ def compress(
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
     seed = check_seed(seed)
+    if from_logits not in (None, True, False):
+        raise TypeError(
+            f"`from_logits` must be None, True or False; got {from_logits!r}."
+        )
     verbose = 1 if verbose == "auto" else verbose
     if verbose not in (0, 1, 2):
         raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2; got {verbose!r}.")
@@ -159,6 +180,8 @@ def compress(
         data=(x, y, batch_size) if arrays else (x,),
         optimizer=optimizer,
         verbose=verbose,
+        callbacks=callbacks,
+        validation_data=validation_data,
     )
     replace = compress_layer if init == "projection" else fresh_layer
     replacements = [
@@ -170,14 +193,19 @@ def compress(
         model.trainable = False
         hidden = layer_inputs(model, chosen, sample, batch_size)
         errors = [layer_errors(chosen, replacements, hidden)]
+        if init != "projection":
+            errors[0] = None  # nothing was projected
         for (dense, replacement), inputs in zip(pairs, hidden, strict=True):
             if layer_epochs:
                 fit_layer(
                     dense, replacement, inputs, layer_epochs, batch_size, optimizer
                 )
-        errors.append(layer_errors(chosen, replacements, hidden))
+        errors.append(
+            layer_errors(chosen, replacements, hidden) if layer_epochs else None
+        )
         if epochs:
-            loss_of_outputs = outputs_loss(temperature, teacher_outputs)
+            logits = teacher_logits(model) if from_logits is None else from_logits
+            loss_of_outputs = outputs_loss(temperature, logits)
             fit(
                 model,
                 student,
@@ -200,6 +228,8 @@ def compress(
     )
     if verbose:
         print(student.compression_report)
+    if return_report:
+        return student, student.compression_report
     return student
 
 

@@ -14,23 +14,26 @@ class LayerCompression:
     The errors are relative output errors of the layer alone,
     `||student(h) - teacher(h)|| / ||teacher(h)||` before the activation, on
     the teacher's own inputs `h` to that layer: after the projection of the
-    trained kernel (`projected_error`), after the layer-wise fit
-    (`fitted_error`) and after distilling the whole model (`final_error`).
+    trained kernel (`projected_error`; `None` with `init="fresh"`, where
+    nothing is projected), after the layer-wise fit (`fitted_error`; `None`
+    without `layer_epochs`) and after distilling the whole model
+    (`final_error`). Parameter counts are `count_params()`.
     """
 
     name: str
     into: str
     params_before: int
     params_after: int
-    projected_error: float
-    fitted_error: float
+    projected_error: float | None
+    fitted_error: float | None
     final_error: float
 
 
 @dataclasses.dataclass
 class CompressionReport:
-    """`student.compression_report`: the replaced layers, the whole-model
-    parameter counts, teacher/student agreement (share of equal top-1
+    """`student.compression_report` (and `compress(..., return_report=True)`'s
+    second value): the replaced layers, the whole-model parameter counts
+    (`count_params()`), teacher/student agreement (share of equal top-1
     predictions; `None` for a one-output model) and relative output error
     on up to the first `samples` rows of `x`, and the wall time."""
 
@@ -41,6 +44,11 @@ class CompressionReport:
     output_error: float
     samples: int
     seconds: float
+
+    def to_dict(self):
+        """The report as plain Python values (e.g. for `json.dump`, to keep it
+        beside a saved student: a `.keras` file does not hold it)."""
+        return {**dataclasses.asdict(self), "compression": self.compression}
 
     @property
     def compression(self):
@@ -63,9 +71,9 @@ class CompressionReport:
                 layer.into,
                 f"{layer.params_before:,}",
                 f"{layer.params_after:,}",
-                f"{layer.projected_error:.3f}",
-                f"{layer.fitted_error:.3f}",
-                f"{layer.final_error:.3f}",
+                _error(layer.projected_error),
+                _error(layer.fitted_error),
+                _error(layer.final_error),
             )
             for layer in self.layers
         ]
@@ -84,6 +92,10 @@ class CompressionReport:
             f"{self.seconds:.1f} s."
         )
         return "\n".join(lines)
+
+
+def _error(value):
+    return "-" if value is None else f"{value:.3f}"
 
 
 def single_output(outputs):
@@ -130,38 +142,31 @@ def _agreement(teacher_outputs, student_outputs):
     )
 
 
-def parameter_count(layer):
-    """Float weights: FastfoodDense's fixed integer permutation is left out
-    (it is a seeded shuffle, not a learned parameter)."""
-    return sum(
-        int(np.prod(weight.shape))
-        for weight in layer.weights
-        if "float" in str(weight.dtype)
-    )
-
-
 def build_report(teacher, student, into, layer_pairs, errors, outputs, seconds):
     """The `CompressionReport` of `student`: `layer_pairs` are `(dense,
     replacement)`, `errors` the projected, fitted and final error lists,
-    `outputs` the teacher's and student's outputs on the sample."""
+    `outputs` the teacher's and student's outputs on the sample; a stage
+    that did not run has `None` errors."""
     teacher_outputs, student_outputs = outputs
     return CompressionReport(
         layers=[
             LayerCompression(
                 name=dense.name,
                 into=into,
-                params_before=parameter_count(dense),
-                params_after=parameter_count(replacement),
+                params_before=dense.count_params(),
+                params_after=replacement.count_params(),
                 projected_error=projected,
                 fitted_error=fitted,
                 final_error=final,
             )
             for (dense, replacement), projected, fitted, final in zip(
-                layer_pairs, *errors, strict=True
+                layer_pairs,
+                *(e or [None] * len(layer_pairs) for e in errors),
+                strict=True,
             )
         ],
-        params_before=parameter_count(teacher),
-        params_after=parameter_count(student),
+        params_before=teacher.count_params(),
+        params_after=student.count_params(),
         agreement=_agreement(teacher_outputs, student_outputs),
         output_error=relative_error(student_outputs, teacher_outputs),
         samples=len(teacher_outputs),
