@@ -84,11 +84,11 @@ def adapt(model, kind="cz_bias", layers=None, train=None, seed=None, feedforward
 
     >>> model = keras.Sequential([
     ...     keras.Input((8,)),
-    ...     keras.layers.Dense(16, activation="relu"),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
     ...     keras.layers.Dense(3, name="head"),
     ... ])
     >>> model = keras_crosswise.adapters.adapt(
-    ...     model, kind="cz", layers=["dense"], train=["head"]
+    ...     model, kind="cz", layers=["hidden"], train=["head"]
     ... )
     >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # 16 + 51
     67
