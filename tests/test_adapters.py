@@ -113,7 +113,7 @@ def test_adapt_works_in_place_and_only_the_adapter_learns(kind, rng):
     assert all(id(w) in own for w in weights)  # the base's own variables
     np.testing.assert_array_equal(to_numpy(model(x)), before)
     names = {w.path.split("/")[-1] for w in model.trainable_weights}
-    expected = {"cz": {"scale"}, "cz_bias": {"scale", "bias"}, "ia3": {"scale"}}
+    expected = {"cz": {"scale"}, "cz_bias": {"scale", "bias_offset"}, "ia3": {"scale"}}
     assert names == expected.get(kind, {"input_scale", "output_scale"})
     model.trainable = True  # Keras's switch unfreezes the base, never W or F
     adapter_names = {w.name for w in model.get_layer("hidden").trainable_weights}

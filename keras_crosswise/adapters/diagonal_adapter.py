@@ -24,7 +24,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
       paper (Eq. 6) on W's output, before the bias and the activation: c ->
       `scale`, one entry per output feature, ones at start.
     - `kind="cz_bias"`: the same plus a learned bias offset (BitFit's bias,
-      kept apart from b): `bias`, zeros at start.
+      kept apart from b): `bias_offset`, zeros at start.
     - `kind="ia3"`: (IA)^3 (Liu et al. 2022): `y = l * layer(x)` (keys and
       values: the output, after the bias and the activation) or, with
       `feedforward=True`, `y = layer(l * x)` (the feed-forward network's
@@ -142,8 +142,10 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
             self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
         self.bias = None
         if self.kind == "cz_bias" and self.layer.bias is not None:
+            # Not "bias": the adapter has its layer's name, and two weights
+            # of one path collide where PyTorch keys parameters by path.
             self.bias = self.add_weight(
-                name="bias", shape=self.layer.bias.shape, initializer="zeros"
+                name="bias_offset", shape=self.layer.bias.shape, initializer="zeros"
             )
         self._apply_weight_flags()
 
