@@ -229,8 +229,12 @@ def save_adapters(model, path):
                 )
             arrays[key] = _numpy(weight)
             trained[key[8:]] = list(weight.shape)
-    meta = {"format": FORMAT, "version": VERSION, "adapters": entries}
-    meta["trained"] = trained
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "adapters": entries,
+        "trained": trained,
+    }
     _write_atomically(pathlib.Path(path), meta, arrays)
 
 
@@ -259,8 +263,8 @@ def load_adapters(model, path):
             adapter, new = _adapter_for(model, path, entry, layer, existing, index)
             planned.append((entry, layer, adapter, new))
             _check_adapter_arrays(path, entry, adapter, arrays)
-        by_id = {id(weight): weight for weight in model.weights}
-        by_path = {path: by_id[i] for i, path in weight_paths(model).items()}
+        weights = {id(weight): weight for weight in model.weights}
+        by_path = {path: weights[i] for i, path in weight_paths(model).items()}
         trained = []
         for weight_path, shape in meta["trained"].items():
             weight = by_path.get(weight_path)
@@ -477,7 +481,7 @@ def _feedforward(model, kind, feedforward, chosen):
     picked = select_layers(model, feedforward, lambda layer: None, "feedforward")
     chosen_ids = {id(layer) for layer in chosen}
     outside = [layer.name for layer in picked if id(layer) not in chosen_ids]
-    if outside and not callable(feedforward) and not isinstance(feedforward, str):
+    if outside and isinstance(feedforward, (list, tuple)):  # named, not matched
         raise ValueError(
             f"`feedforward` names {outside}, which `layers` does not adapt; "
             "feedforward layers must be among the adapted ones."
