@@ -3,16 +3,23 @@
 import math
 import numbers
 
+import numpy as np
+
 # The largest weight a layer of this package creates: 2**28 elements, 1 GiB of
 # float32. Anything larger is almost surely a wrong argument or a corrupted
 # config, and is refused before any memory is allocated.
 MAX_WEIGHT_ELEMENTS = 2**28
+# The widest row a layer transforms (McKernel's num_features, a Fastfood
+# block row): 2**24 elements, 64 MiB of float32 per sample. A call holds a
+# few such rows per sample; wider is refused before anything is allocated.
+MAX_FEATURES = 2**24
 
 
 def check_positive_int(name, value, maximum=None):
-    """Return `value` as an `int`, or raise a clear error naming `name`."""
+    """Return `value` as an `int`, or raise a clear `ValueError` naming
+    `name` (as `keras.layers.Dense` does for `units`, wrong types included)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
+        raise ValueError(
             f"`{name}` must be a positive integer; "
             f"got {value!r} of type {type(value).__name__}."
         )
@@ -35,6 +42,29 @@ def check_weight_size(layer_name, weight_name, shape):
         )
 
 
+def check_layer_size(layer_name, shapes, row=None):
+    """Refuse a layer whose weights (`{name: shape}`) hold more than
+    MAX_WEIGHT_ELEMENTS together, or whose transformed row (`row` elements
+    per sample) is wider than MAX_FEATURES, before allocating anything."""
+    for name, shape in shapes.items():
+        check_weight_size(layer_name, name, shape)
+    total = sum(math.prod(shape) for shape in shapes.values())
+    if total > MAX_WEIGHT_ELEMENTS:
+        sizes = ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
+        raise ValueError(
+            f"{layer_name} would create weights of {total} elements in all "
+            f"({total * 4 / 2**30:.1f} GiB of float32: {sizes}), over the limit "
+            f"of {MAX_WEIGHT_ELEMENTS} elements (1 GiB). Check the layer's "
+            "arguments and input size."
+        )
+    if row is not None and row > MAX_FEATURES:
+        raise ValueError(
+            f"{layer_name} would transform rows of {row} elements per sample, "
+            f"over the limit of {MAX_FEATURES} ({MAX_FEATURES * 4 // 2**20} MiB "
+            "of float32). Check the layer's arguments and input size."
+        )
+
+
 def check_feature_axis(layer_name, input_shape):
     """Return the size of the last axis of `input_shape`, which must be defined."""
     input_shape = tuple(input_shape)
@@ -49,15 +79,22 @@ def check_feature_axis(layer_name, input_shape):
             f"{layer_name} needs a defined last dimension (features); "
             f"got input shape {input_shape}."
         )
+    if features < 1:
+        raise ValueError(
+            f"{layer_name} needs at least one feature on the last axis; "
+            f"got input shape {input_shape}."
+        )
     return int(features)
 
 
-def check_seed(seed):
-    """`None` or a non-negative integer seed."""
+def check_seed(seed, name="seed"):
+    """`None` or a non-negative integer seed; errors name the argument `name`."""
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"`seed` must be a non-negative integer or None; got {seed!r}.")
+        raise TypeError(
+            f"`{name}` must be a non-negative integer or None; got {seed!r}."
+        )
     return int(seed)
 
 
@@ -85,6 +122,20 @@ def check_real(name, value, minimum=None, strict=False):
 def check_positive_real(name, value):
     """Return `value` as a finite positive `float` (see `check_real`)."""
     return check_real(name, value, minimum=0.0, strict=True)
+
+
+def check_sigma(sigma, name="sigma"):
+    """A kernel length scale whose inverse is a finite, non-zero float32
+    (outside that range every feature is NaN or constant)."""
+    sigma = check_positive_real(name, sigma)
+    info = np.finfo(np.float32)
+    tiny, huge = float(info.tiny), float(info.max)
+    if not tiny <= sigma <= huge:
+        raise ValueError(
+            f"`{name}` must lie in [{tiny:.3g}, {huge:.3g}] (its inverse must be "
+            f"a finite, non-zero float32); got {sigma}."
+        )
+    return sigma
 
 
 # The seed of each random weight, from the layer's `seed`: `seed + offset`, so

@@ -5,14 +5,27 @@ from numbers import Integral
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+import scipy.sparse
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
+from keras_crosswise._validation import MAX_FEATURES, check_positive_int
 from keras_crosswise.layers.mckernel import McKernel
 
 DTYPES = ("float32", "float64")
+
+
+FLOATS = [np.float64, np.float32]
+
+
+def _dense(X):
+    """The fast transforms need dense rows: a sparse `X` is densified."""
+    return X.toarray() if scipy.sparse.issparse(X) else X
 
 
 def _float64_scope(dtype):
@@ -29,7 +42,7 @@ def _float64_scope(dtype):
     return contextlib.nullcontext()
 
 
-class McKernelSampler(TransformerMixin, BaseEstimator):
+class McKernelSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Approximate a Gaussian RBF (or Matérn) kernel map with McKernel features.
 
     A drop-in for `sklearn.kernel_approximation.RBFSampler` in a `Pipeline`:
@@ -100,14 +113,19 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
         # scikit-learn validates parameters in `fit`, not `__init__`; the
         # McKernel layer checks the others with the same clear errors.
         n_components = check_positive_int(
-            "n_components", self.n_components, MAX_WEIGHT_ELEMENTS
+            "n_components", self.n_components, 2 * MAX_FEATURES
         )
         if self.dtype is not None and self.dtype not in DTYPES:
             raise ValueError(
                 f"`dtype` must be None or one of {DTYPES}; got {self.dtype!r}."
             )
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = _dense(validate_data(self, X, accept_sparse="csr", dtype=FLOATS))
         seed = self.random_state
+        if isinstance(seed, Integral) and not 0 <= seed < 2**32:
+            raise ValueError(
+                "`random_state` must be None, an integer in [0, 2**32 - 1] or a "
+                f"numpy.random.RandomState; got {seed!r}."
+            )
         if not isinstance(seed, Integral):
             seed = int(check_random_state(seed).randint(2**31 - 1))
         self.layer_dtype_ = self.dtype or X.dtype.name
@@ -127,11 +145,17 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """The `(n_samples, n_components)` feature matrix, in the dtype of `X`."""
         check_is_fitted(self, "layer_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, accept_sparse="csr", dtype=FLOATS, reset=False)
+        X = _dense(X)
         with _float64_scope(self.layer_dtype_):
             features = keras.ops.convert_to_numpy(self.layer_(X))
         # [cos | sin] of ceil(n / 2) frequencies: drop the extra sine column.
         return np.asarray(features[:, : self.n_components], dtype=X.dtype)
+
+    @property
+    def _n_features_out(self):
+        """Output width, for `get_feature_names_out` (`mckernelsampler0`, ...)."""
+        return self.n_components
 
     def __getstate__(self):
         # The layer travels as its config and NumPy weights, so a pickle loads
@@ -157,4 +181,5 @@ class McKernelSampler(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

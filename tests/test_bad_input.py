@@ -11,7 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
+from keras_crosswise.layers import (
+    CZDense,
+    FastfoodDense,
+    McKernel,
+    RandomFourierFeatures,
+)
 
 from model_zoo import INPUT_DIM, build_model, sample_inputs
 
@@ -157,3 +162,57 @@ def test_from_config_builds_a_working_layer_or_raises_clearly(layer_class, data)
         return
     expected = layer.compute_output_shape((3, INPUT_DIM))
     assert tuple(output.shape) == tuple(expected)
+
+
+def test_a_huge_mckernel_in_a_file_is_refused_before_allocation(tmp_path):
+    # A 31 KB file asking for num_features=2**28 grew a process by 4-8 GiB.
+    path = tmp_path / "model.keras"
+    build_model("McKernel").save(path)
+    rewrite_config(path, lambda c: c.update(num_features=2**28))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="num_features"):
+        keras.models.load_model(path, safe_mode=True)
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.parametrize("layer_class", [FastfoodDense, McKernel])
+def test_a_transform_row_over_the_limit_is_refused_at_build(layer_class):
+    # Every weight under the per-weight limit, the row of the transform not.
+    layer = layer_class(4)
+    with pytest.raises(ValueError, match="rows of 33554432 elements"):
+        layer.build((None, 2**25))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CZDense(4),
+        lambda: FastfoodDense(4),
+        lambda: McKernel(4),
+        lambda: RandomFourierFeatures(4),
+    ],
+)
+def test_width_zero_inputs_are_refused(make):
+    # CZDense divided by zero at call; RandomFourierFeatures returned NaN.
+    with pytest.raises(ValueError, match="at least one feature"):
+        make()(np.zeros((2, 0), "float32"))
+    with pytest.raises(ValueError, match="at least one feature"):
+        make().compute_output_shape((2, 0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CZDense(None),
+        lambda: CZDense(2.5),
+        lambda: FastfoodDense(2.5),
+        lambda: FastfoodDense(None),
+        lambda: McKernel(2.5),
+        lambda: RandomFourierFeatures(None),
+    ],
+)
+def test_non_integer_sizes_raise_value_error_as_dense_does(make):
+    with pytest.raises(ValueError, match="positive integer"):
+        keras.layers.Dense(2.5)  # the contract (Keras's dense_test.py)
+    with pytest.raises(ValueError, match="positive integer"):
+        make()

@@ -258,6 +258,18 @@ def nested_and_shared():
     return keras.Model(inputs, outputs)
 
 
+def poisoned(value, row):
+    x = np.ones((8, 16), "float32")
+    x[row, 3] = value
+    return x
+
+
+def poisoned_labels():
+    y = np.zeros((8, 3), "float32")
+    y[2, 1] = np.nan
+    return y
+
+
 @pytest.mark.parametrize(
     ("make_model", "kwargs", "error", "match"),
     [
@@ -276,6 +288,10 @@ def nested_and_shared():
         (mlp, {"x": np.zeros((0, 16), "float32")}, ValueError, "empty"),
         (mlp, {"x": np.zeros((8, 15), "float32")}, ValueError, r"\(15,\)"),
         (mlp, {"x": object()}, TypeError, "`x`"),
+        # One NaN or Inf anywhere made every output of the student NaN.
+        (mlp, {"x": poisoned(np.nan, 5)}, ValueError, r"NaN or infinite.*\[5\]"),
+        (mlp, {"x": poisoned(np.inf, 7)}, ValueError, r"NaN or infinite.*\[7\]"),
+        (mlp, {"y": poisoned_labels()}, ValueError, "`y` holds 1 NaN"),
         (mlp, {"y": np.zeros(3)}, ValueError, "`y`"),
         (mlp, {"y": np.zeros(8)}, ValueError, "label loss"),
         (nested_and_shared, {"layers": ["shared"]}, ValueError, "shared"),

@@ -165,7 +165,10 @@ def test_global_seeding_reproduces_weights():
     ("kwargs", "error", "match"),
     [
         ({"units": 0}, ValueError, "units"),
-        ({"units": "3"}, TypeError, "units"),
+        ({"units": "3"}, ValueError, "units"),
+        ({"units": 2.5}, ValueError, "units"),  # as Dense (Keras's dense_test.py)
+        ({"units": None}, ValueError, "units"),
+        ({"units": 2**24 + 1}, ValueError, "units"),  # a row over MAX_FEATURES
         ({"units": 3, "activation": "nope"}, ValueError, "activation"),
         ({"units": 3, "seed": 1.5}, TypeError, "seed"),
         ({"units": 3, "scale_initializer": "nope"}, ValueError, "nope"),

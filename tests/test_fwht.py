@@ -3,6 +3,7 @@
 import functools
 import json
 import pathlib
+import time
 
 import keras
 import numpy as np
@@ -195,3 +196,19 @@ def test_errors(rng):
     for bad in (3, 1, 6.0, "16"):
         with pytest.raises(ValueError, match="`max_factor`"):
             czops.fwht(rng.standard_normal((2, 8)), max_factor=bad)
+
+
+@pytest.mark.parametrize("n", [2.5, 0, -5, True, "4"])
+def test_next_power_of_two_refuses_what_is_not_a_positive_integer(n):
+    # It mapped 2.5 to 2, 0 to 2 and -5 to 8.
+    with pytest.raises(ValueError, match="`n` must be a positive integer"):
+        czops.next_power_of_two(n)
+
+
+def test_forming_a_huge_hadamard_matrix_is_refused():
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="over the limit"):
+        czops.hadamard_matrix(2**15)  # 4 GiB
+    with pytest.raises(ValueError, match="method='matmul'"):
+        czops.fwht(np.ones((1, 2**16), "float32"), method="matmul")  # 16 GiB
+    assert time.perf_counter() - start < 5

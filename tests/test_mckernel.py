@@ -217,13 +217,16 @@ def test_keras_layer_contract(num_features, input_shape, rng, tmp_path):
     ("kwargs", "error", "match"),
     [
         ({"num_features": 0}, ValueError, "num_features"),
-        ({"num_features": 8.0}, TypeError, "num_features"),
+        ({"num_features": 8.0}, ValueError, "num_features"),
+        ({"num_features": 2**28}, ValueError, "num_features"),  # over MAX_FEATURES
         ({"num_features": 8, "kernel": "laplace"}, ValueError, "kernel"),
         ({"num_features": 8, "sigma": 0.0}, ValueError, "sigma"),
         ({"num_features": 8, "sigma": "1"}, TypeError, "sigma"),
         ({"num_features": 8, "sigma": True}, TypeError, "sigma"),
         ({"num_features": 8, "sigma": float("inf")}, ValueError, "sigma"),
-        ({"num_features": True}, TypeError, "num_features"),
+        ({"num_features": True}, ValueError, "num_features"),
+        ({"num_features": 8, "sigma": 1e-300}, ValueError, "sigma"),  # 1/sigma: inf
+        ({"num_features": 8, "sigma": 1e300}, ValueError, "sigma"),  # 1/sigma: 0
         ({"num_features": 8, "matern_t": 0}, ValueError, "matern_t"),
         ({"num_features": 8, "seed": -1}, TypeError, "seed"),
     ],

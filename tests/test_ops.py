@@ -219,3 +219,57 @@ def test_every_op_answers_keras_input_with_a_correct_keras_tensor(name, rng):
     assert tuple(symbolic.shape) == expected_shape
     model = keras.Model(inputs, symbolic)
     np.testing.assert_allclose(to_numpy(model(data)), eager, rtol=1e-5, atol=1e-4)
+
+
+def fastfood_arguments(n=8, blocks=1):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, n)).astype("float32")
+    ones = np.ones((blocks, n), "float32")
+    return x, ones, ones
+
+
+@pytest.mark.parametrize(
+    ("permutation", "message"),
+    [
+        (np.array([[0, 1, 2, 3, 4, 5, 6, 8]]), "permutation of 0..7"),  # out of range
+        (np.zeros((1, 8), "int32"), "permutation of 0..7"),  # all zero
+        (-np.arange(8)[None], "permutation of 0..7"),  # negative
+        (np.array([[0, 0, 2, 3, 4, 5, 6, 7]]), "permutation of 0..7"),  # duplicate
+        (np.arange(8, dtype="float32")[None], "integer"),
+        ([[7, 6, 5, 4, 3, 2, 1, 1]], "permutation of 0..7"),  # a list
+    ],
+)
+def test_fastfood_refuses_a_bad_permutation(permutation, message):
+    # JAX returned NaN for an out-of-range index; the others were silent.
+    x, signs, gaussian = fastfood_arguments()
+    with pytest.raises(ValueError, match=message):
+        czops.fastfood(x, signs, permutation, gaussian)
+
+
+def test_fastfood_refuses_a_float_tensor_permutation():
+    x, signs, gaussian = fastfood_arguments()
+    permutation = keras.ops.convert_to_tensor(np.arange(8, dtype="float32")[None])
+    with pytest.raises(ValueError, match="integer"):
+        czops.fastfood(x, signs, permutation, gaussian)
+
+
+def test_fastfood_with_a_valid_permutation_matches_numpy(rng):
+    x, signs, gaussian = fastfood_arguments()
+    permutation = rng.permutation(8)[None]
+    hadamard = scipy.linalg.hadamard(8).astype("float64")
+    expected = ((x.astype("float64") @ hadamard)[:, permutation[0]]) @ hadamard
+    out = to_numpy(czops.fastfood(x, signs, permutation, gaussian))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: czops.kronecker(np.ones((256, 256)), np.ones((256, 256))),
+        lambda: czops.khatri_rao(np.ones((2**15, 2)), np.ones((2**14, 2))),
+        lambda: czops.face_splitting(np.ones((2**15, 2**8)), np.ones((2**15, 2**8))),
+    ],
+)
+def test_products_over_the_size_limit_are_refused(call):
+    with pytest.raises(ValueError, match="over the limit"):
+        call()

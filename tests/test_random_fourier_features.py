@@ -163,3 +163,12 @@ def test_a_custom_initializer_draws_the_dense_kernel(rng):
     np.testing.assert_allclose(out, expected, atol=1e-5)
     clone = RandomFourierFeatures.from_config(layer.get_config())
     assert isinstance(clone.kernel_initializer, keras.initializers.Constant)
+
+
+@pytest.mark.parametrize("input_shape", [(3,), (3, None), (None,)])
+def test_compute_output_shape_refuses_what_tf_keras_refuses(input_shape):
+    # tf-keras's kernelized_test.py: rank < 2 or an undefined last axis raise.
+    # We returned (10,) and (3, 10).
+    with pytest.raises(ValueError, match="RandomFourierFeatures"):
+        RandomFourierFeatures(10).compute_output_shape(input_shape)
+    assert RandomFourierFeatures(10).compute_output_shape((3, 4)) == (3, 10)

@@ -134,3 +134,39 @@ def test_random_state_none_follows_numpy_global_seed(rng):
     np.testing.assert_array_equal(McKernelSampler(16).fit_transform(x), first)
     generator = np.random.RandomState(2)
     assert McKernelSampler(16, random_state=generator).fit_transform(x).shape == (4, 16)
+
+
+def test_sparse_input_gives_the_dense_features(rng):
+    # scikit-learn's test_kernel_approximation.py feeds RBFSampler CSR input.
+    import scipy.sparse
+
+    x = rng.standard_normal((6, 10))
+    x[x < 0.5] = 0.0
+    sampler = McKernelSampler(32, sigma=2.0, random_state=0).fit(x)
+    dense = sampler.transform(x)
+    sparse = McKernelSampler(32, sigma=2.0, random_state=0).fit(
+        scipy.sparse.csr_matrix(x)
+    )
+    np.testing.assert_allclose(
+        sparse.transform(scipy.sparse.csr_matrix(x)), dense, rtol=1e-6, atol=1e-7
+    )
+
+
+def test_feature_names_and_pandas_output(rng):
+    pandas = pytest.importorskip("pandas")
+    x = rng.standard_normal((5, 4))
+    sampler = McKernelSampler(6, random_state=0).fit(x)
+    names = list(sampler.get_feature_names_out())
+    assert names == [f"mckernelsampler{i}" for i in range(6)]
+    pipe = make_pipeline(McKernelSampler(6, random_state=0)).set_output(
+        transform="pandas"
+    )
+    frame = pipe.fit_transform(pandas.DataFrame(x, columns=list("abcd")))
+    assert list(frame.columns) == names
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32])
+def test_bad_random_state_is_named(random_state, rng):
+    # It raised an error that named `seed`, an argument the user never gave.
+    with pytest.raises(ValueError, match="`random_state`"):
+        McKernelSampler(8, random_state=random_state).fit(rng.standard_normal((3, 4)))

@@ -11,6 +11,9 @@ pretrained model (new head included) with only the method's weights trainable.
 - `full`: everything.
 """
 
+import statistics
+import time
+
 import keras
 import numpy as np
 
@@ -86,7 +89,9 @@ def prepare(model, method, head_name, seed):
         return adapt(
             copy_with_swaps(model, {}),  # adapt works in place: on a copy
             kind=method,
-            layers=lambda layer: layer.name != head_name,
+            # (IA)^3 on its own targets (peft's: keys, values, feed-forward
+            # outputs) where the model holds a keras-hub backbone.
+            layers=None if method == "ia3" else lambda layer: layer.name != head_name,
             train=[head_name],
             seed=seed,
         )
@@ -118,3 +123,58 @@ def prepare(model, method, head_name, seed):
                 allowed.append(layer.bias)
         return _train_only(copy, allowed)
     raise ValueError(f"unknown method {method!r}")
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of every training batch."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._began = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._began)
+
+
+def compile_and_fit(model, train, learning_rate, epochs, batch_size):
+    """Adam on sparse logits; returns (fit seconds, median step ms after the
+    first epoch's steps, which hold the compilation)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    timer = StepTimer()
+    start = time.perf_counter()
+    model.fit(
+        *train, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[timer]
+    )
+    seconds = time.perf_counter() - start
+    per_epoch = -(-len(train[1]) // batch_size)
+    later = timer.seconds[per_epoch:] or timer.seconds
+    return seconds, 1000 * statistics.median(later)
+
+
+def paired_calls(methods, ours, others):
+    """Each of `ours` against each of `others` that is BitFit or has at least
+    its trainable parameters: mean paired difference over seeds (points) and
+    win/tie/loss beyond its std. `methods[m]` holds `trainable` and a list
+    `accuracy` (per seed)."""
+    rows = []
+    for mine_name in ours:
+        mine = methods[mine_name]
+        for other in others:
+            theirs = methods[other]
+            if other != "bitfit" and theirs["trainable"] < mine["trainable"]:
+                continue
+            count = min(len(mine["accuracy"]), len(theirs["accuracy"]))
+            gaps = 100 * (
+                np.array(mine["accuracy"][:count])
+                - np.array(theirs["accuracy"][:count])
+            )
+            mean, spread = float(gaps.mean()), float(gaps.std())
+            call = "win" if mean > spread else "loss" if mean < -spread else "tie"
+            rows.append([mine_name, other, f"{mean:+.1f} ± {spread:.1f}", call])
+    return rows

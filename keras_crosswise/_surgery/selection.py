@@ -136,14 +136,32 @@ def select_layers(model, layers, why_not, argument="layers"):
     return chosen
 
 
+# Wrappers that call their inner layers per time step or per direction, with
+# shapes and state of their own: a layer inside one is not replaced.
+LOOPING_WRAPPERS = (
+    keras.layers.TimeDistributed,
+    keras.layers.RNN,
+    keras.layers.Bidirectional,
+)
+
+
 def why_not_swappable(model, layer):
     """`None` if `layer` can be replaced inside `model`, else the reason (a
     shared layer: called at more than one place, or held by more than one
-    parent)."""
+    parent; a layer inside a TimeDistributed, RNN or Bidirectional)."""
     if call_count(layer) > 1:
         return "it is shared (called at more than one place)"
-    if len(parents_of(model, layer)) > 1:
+    parents = parents_of(model, layer)
+    if len(parents) > 1:
         return "it is shared (a sublayer of more than one layer)"
+    while parents:
+        (parent,) = parents[:1]
+        if isinstance(parent, LOOPING_WRAPPERS):
+            return (
+                f"it sits inside the {type(parent).__name__} '{parent.name}', "
+                "which calls it per time step or direction (not supported)"
+            )
+        parents = parents_of(model, parent) if parent is not model else []
     return None
 
 

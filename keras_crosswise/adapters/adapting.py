@@ -28,7 +28,7 @@ from keras_crosswise.adapters.diagonal_adapter import (
     DiagonalAdapter,
     check_adaptable,
 )
-from keras_crosswise.layers._fastfood_projection import check_permutation_rows
+from keras_crosswise.ops.fastfood import check_permutation_rows
 
 ADAPTABLE = (keras.layers.Dense, keras.layers.EinsumDense)
 # keras-hub's names: what `Backbone.enable_lora` targets, and (IA)^3's places
@@ -342,7 +342,7 @@ def _check_adapter_arrays(path, entry, adapter, arrays):
                 "were trained on?"
             )
         if weight.name == "permutation":
-            check_permutation_rows(where, value)
+            check_permutation_rows(where, value, "The file is corrupted or was edited.")
         if weight.name == "signs" and not np.all(np.abs(value) == 1):
             raise ValueError(
                 f"{where} must hold only +1 and -1; the file is corrupted or "

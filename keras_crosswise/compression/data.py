@@ -9,7 +9,8 @@ def sample_inputs(model, x, y, limit):
     model's inputs), whether labels come with them, and whether `x` is arrays
     (else batches: a `tf.data.Dataset`, `keras.utils.PyDataset` or other
     iterable of `inputs` or `(inputs, labels, ...)`). Clear errors for an
-    empty `x` or one that does not fit `model`."""
+    empty `x`, one that does not fit `model`, or NaN or infinite values (in
+    all of `x` and `y` for arrays, in the first `limit` rows of batches)."""
     if _is_arrays(x):
         sizes = {int(leaf.shape[0]) for leaf in keras.tree.flatten(x)}
         if len(sizes) != 1:
@@ -21,6 +22,10 @@ def sample_inputs(model, x, y, limit):
             raise ValueError(
                 f"`y` must have one label per sample of `x` ({size}); got {len(y)}."
             )
+        for leaf in keras.tree.flatten(x):
+            check_finite("`x`", leaf)
+        if y is not None:
+            check_finite("`y`", y)
         sample = keras.tree.map_structure(lambda a: np.asarray(a[:limit]), x)
         has_labels, arrays = y is not None, True
     else:
@@ -30,9 +35,27 @@ def sample_inputs(model, x, y, limit):
                 "`(inputs, labels)` itself."
             )
         sample, has_labels = _first_rows(x, limit)
+        for leaf in keras.tree.flatten(sample):  # later batches are not read here
+            check_finite("`x`", leaf)
         arrays = False
     _check_fits(model, sample)
     return sample, has_labels, arrays
+
+
+def check_finite(what, array):
+    """A clear error for NaN or infinite values: one of them anywhere made
+    every output of the distilled student NaN."""
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.inexact):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(array), -1).any(axis=1))
+        raise ValueError(
+            f"{what} holds {int(bad.sum())} NaN or infinite value(s), in rows "
+            f"{rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}: distillation "
+            "would make every output of the student NaN. Drop or impute them first."
+        )
 
 
 def _is_arrays(x):

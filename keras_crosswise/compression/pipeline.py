@@ -13,7 +13,7 @@ from keras_crosswise._validation import (
     check_seed,
 )
 from keras_crosswise.compression.cloning import layer_inputs, trainable_flags_restored
-from keras_crosswise.compression.data import sample_inputs
+from keras_crosswise.compression.data import check_finite, sample_inputs
 from keras_crosswise.compression.distillation import (
     distil,
     fit_layer,
@@ -23,7 +23,11 @@ from keras_crosswise.compression.distillation import (
     teacher_logits,
 )
 from keras_crosswise.compression.report import build_report, layer_errors, single_output
-from keras_crosswise.compression.selection import check_model, choose_layers
+from keras_crosswise.compression.selection import (
+    check_model,
+    check_no_adapters,
+    choose_layers,
+)
 from keras_crosswise.compression.structures import (
     check_into,
     compress_layer,
@@ -152,6 +156,7 @@ def compress(
     keras_distillation()
     into = check_into(into)
     check_model(model)
+    check_no_adapters(model)
     min_params = check_positive_int("min_params", min_params)
     epochs = _check_count("epochs", epochs)
     layer_epochs = _check_count("layer_epochs", layer_epochs)
@@ -173,6 +178,7 @@ def compress(
         raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2; got {verbose!r}.")
     sample, has_labels, arrays = sample_inputs(model, x, y, SAMPLE_ROWS)
     teacher_outputs = single_output(model.predict(sample, batch_size, verbose=0))
+    check_finite("`model`'s output on `x`", teacher_outputs)
     chosen = choose_layers(model, layers, min_params)
     labels = label_loss(model, loss, y) if has_labels else None
     fit = functools.partial(

@@ -8,6 +8,7 @@ from keras_crosswise._surgery import (
     select_layers,
     why_not_swappable,
 )
+from keras_crosswise.adapters.diagonal_adapter import DiagonalAdapter
 
 
 def check_model(model):
@@ -54,6 +55,19 @@ def _output_layers(model):
         if isinstance(layer, keras.Model):
             found += _output_layers(layer)
     return found
+
+
+def check_no_adapters(model):
+    """A clear error for a model with adapters on: its copy would hold
+    adapter wrappers whose inner layers are frozen Dense layers."""
+    adapters = find_layers(model, lambda layer: isinstance(layer, DiagonalAdapter))
+    if adapters:
+        raise ValueError(
+            f"`model` '{model.name}' holds {len(adapters)} adapter(s) (on "
+            f"{[a.layer.name for a in adapters[:5]]}): merge them into their "
+            "layers with `keras_crosswise.adapters.merge(model)` (or take them "
+            "off with `unload`) before compressing."
+        )
 
 
 def choose_layers(model, layers, min_params):

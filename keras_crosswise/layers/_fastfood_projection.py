@@ -1,10 +1,9 @@
 """The Fastfood projection S H G Pi H B x shared by McKernel and FastfoodDense."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import check_weight_size, offset_seed
+from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
@@ -12,7 +11,7 @@ from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.initializers.random_draws import ReciprocalNormal, StandardNormal
 from keras_crosswise.initializers.random_permutation import RandomPermutation
 from keras_crosswise.ops._tensors import working_dtype
-from keras_crosswise.ops.fastfood import fastfood
+from keras_crosswise.ops.fastfood import check_permutation_rows, fastfood
 from keras_crosswise.ops.hadamard import (
     next_power_of_two,
     pad_to_power_of_two,
@@ -74,7 +73,16 @@ class FastfoodProjection:
         the attribute and weight `scale_name`. Returns n."""
         padded = next_power_of_two(input_dim)
         shape = (-(-outputs // padded), padded)
-        check_weight_size(type(self).__name__, "signs", shape)
+        check_layer_size(
+            type(self).__name__,
+            {
+                "signs": shape,
+                "permutation": shape,
+                "gaussian": shape,
+                "scale": (outputs,),
+            },
+            row=shape[0] * shape[1],
+        )
         self.fastfood_outputs, self.padded_dim = outputs, padded
         self.fwht_method = resolve_method(padded)
         self.signs = self.add_weight(name="signs", shape=shape, autocast=False, **signs)
@@ -173,28 +181,8 @@ class FastfoodProjection:
         super().load_own_variables(store)
         if getattr(self, "permutation", None) is not None:  # not a dense variant
             rows = keras.ops.convert_to_numpy(self.permutation.value)
-            check_permutation_rows(f"{type(self).__name__} '{self.name}'", rows)
-
-
-def check_permutation_rows(owner, rows):
-    """A clear error unless each row of `rows` is a permutation of `0..n-1`:
-    a corrupted or edited file would otherwise gather out of range (an opaque
-    backend error, or NaN on JAX) or silently compute a wrong product."""
-    rows = np.asarray(rows)
-    if not np.issubdtype(rows.dtype, np.integer):
-        raise ValueError(
-            f"{owner}: the loaded weight `permutation` must hold integers; got "
-            f"dtype {rows.dtype}. The saved file is corrupted or was edited."
-        )
-    expected = np.arange(rows.shape[-1])
-    rows = rows.reshape(-1, rows.shape[-1])
-    bad = [
-        i for i, row in enumerate(rows) if not np.array_equal(np.sort(row), expected)
-    ]
-    if bad:
-        raise ValueError(
-            f"{owner}: the loaded weight `permutation` must hold in each row a "
-            f"permutation of 0..{rows.shape[-1] - 1}; rows {bad[:5]} are not (row "
-            f"{bad[0]} starts {rows[bad[0], :8].tolist()}). The saved file is "
-            "corrupted or was edited."
-        )
+            check_permutation_rows(
+                f"{type(self).__name__} '{self.name}': the loaded weight `permutation`",
+                rows,
+                "The saved file is corrupted or was edited.",
+            )

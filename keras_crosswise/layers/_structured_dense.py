@@ -33,7 +33,7 @@ class StructuredDense(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = check_positive_int("units", units, MAX_WEIGHT_ELEMENTS)
+        self.units = check_positive_int("units", units, self.max_units)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -41,6 +41,8 @@ class StructuredDense(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
+
+    max_units = MAX_WEIGHT_ELEMENTS
 
     def build_kernel(self, input_dim):
         raise NotImplementedError
@@ -71,6 +73,7 @@ class StructuredDense(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
+        check_feature_axis(type(self).__name__, input_shape)
         return (*tuple(input_shape)[:-1], self.units)
 
     def to_dense_kernel(self):

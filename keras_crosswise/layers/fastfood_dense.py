@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import check_seed
+from keras_crosswise._validation import MAX_FEATURES, check_seed
 from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     default_gaussian,
@@ -85,6 +85,8 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         2015 (adaptive Fastfood). Curtó, Zarza et al., "Doctor of Crosswise:
         Reducing Over-parametrization in Neural Networks", arXiv:1905.10324.
     """
+
+    max_units = MAX_FEATURES  # a Fastfood row is at least `units` wide
 
     def __init__(
         self,

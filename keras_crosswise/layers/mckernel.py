@@ -5,11 +5,11 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise._validation import (
-    MAX_WEIGHT_ELEMENTS,
+    MAX_FEATURES,
     check_feature_axis,
     check_positive_int,
-    check_positive_real,
     check_seed,
+    check_sigma,
 )
 from keras_crosswise.initializers.matern_scaling import MAX_MATERN_T
 from keras_crosswise.layers._fastfood_projection import (
@@ -130,13 +130,13 @@ class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.num_features = check_positive_int(
-            "num_features", num_features, MAX_WEIGHT_ELEMENTS
+            "num_features", num_features, MAX_FEATURES
         )
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
         self.kernel = kernel
         self.structure = check_structure(kernel, structure, STRUCTURES)
-        self.sigma = check_positive_real("sigma", sigma)
+        self.sigma = check_sigma(sigma)
         self.matern_t = check_positive_int("matern_t", matern_t, MAX_MATERN_T)
         self.trainable_features = bool(trainable_features)
         self.trainable_sigma = bool(trainable_sigma)
@@ -195,6 +195,7 @@ class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
         return ops.cast(features, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
+        check_feature_axis(type(self).__name__, input_shape)
         return (*tuple(input_shape)[:-1], 2 * self.num_features)
 
     def get_config(self):

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_crosswise._validation import (
-    MAX_WEIGHT_ELEMENTS,
+    MAX_FEATURES,
     check_feature_axis,
     check_positive_int,
     check_positive_real,
@@ -103,9 +103,7 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(trainable=trainable, **kwargs)
-        self.output_dim = check_positive_int(
-            "output_dim", output_dim, MAX_WEIGHT_ELEMENTS
-        )
+        self.output_dim = check_positive_int("output_dim", output_dim, MAX_FEATURES)
         if isinstance(kernel_initializer, str):
             if kernel_initializer.lower() not in KERNELS:
                 raise ValueError(
@@ -200,6 +198,7 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
+        check_feature_axis(type(self).__name__, input_shape)  # tf-keras's errors
         return (*tuple(input_shape)[:-1], self.output_dim)
 
     def get_config(self):

@@ -28,7 +28,8 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
         x: float tensor of shape `(..., n)`, n a power of two (zero-pad first).
         signs: `(blocks, n)`, the diagonal of B.
         permutation: `(blocks, n)` integer tensor, each row a permutation of
-            `0 .. n - 1`.
+            `0 .. n - 1` (checked when given as a NumPy array or list; a
+            backend tensor is not read back to check it).
         gaussian: `(blocks, n)`, the diagonal of G.
         method: the `fwht` method of both transforms (see `fwht`).
         max_factor: the `fwht` Kronecker factor size (see `fwht`).
@@ -50,6 +51,14 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
         Le, Sarlós and Smola, "Fastfood: approximating kernel expansions in
         loglinear time", ICML 2013.
     """
+    dtype = getattr(permutation, "dtype", None)
+    dtype = keras.backend.standardize_dtype(
+        np.asarray(permutation).dtype if dtype is None else dtype
+    )
+    if "int" not in dtype:
+        raise ValueError(f"`permutation` must be an integer tensor; got dtype {dtype}.")
+    if isinstance(permutation, (np.ndarray, list, tuple)):  # concrete: checked
+        check_permutation_rows("`permutation`", permutation)
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
     blocks, n = (static_size(size) for size in signs.shape)  # static weight shapes
     symbolic = symbolic_call(
@@ -131,3 +140,24 @@ def _jax_permute_rows():
 
     permute.defvjp(forward, backward)
     return permute
+
+
+def check_permutation_rows(what, rows, hint=""):
+    """A clear error unless each row of `rows` is a permutation of `0..n-1`:
+    otherwise a gather goes out of range (an opaque backend error, or NaN on
+    JAX) or silently computes a wrong product. `what` names the rows in the
+    message, `hint` ends it."""
+    rows = np.asarray(rows)
+    if not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"{what} must hold integers; got dtype {rows.dtype}. {hint}")
+    expected = np.arange(rows.shape[-1])
+    rows = rows.reshape(-1, rows.shape[-1])
+    bad = [
+        i for i, row in enumerate(rows) if not np.array_equal(np.sort(row), expected)
+    ]
+    if bad:
+        raise ValueError(
+            f"{what} must hold in each row a permutation of 0..{rows.shape[-1] - 1}; "
+            f"rows {bad[:5]} are not (row {bad[0]} starts "
+            f"{rows[bad[0], :8].tolist()}). {hint}".rstrip()
+        )

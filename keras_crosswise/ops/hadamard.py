@@ -1,11 +1,13 @@
 """The fast Walsh-Hadamard transform (H in Eq. 14) in pure `keras.ops`."""
 
 import functools
+import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
 from keras_crosswise.ops._tensors import (
     as_tensors,
     cached_constant,
@@ -25,15 +27,29 @@ def is_power_of_two(n):
 
 
 def next_power_of_two(n):
-    """The smallest power of two >= n (n >= 1)."""
-    return 1 << (int(n) - 1).bit_length()
+    """The smallest power of two >= n, for a positive integer n."""
+    return 1 << (check_positive_int("n", n) - 1).bit_length()
+
+
+def check_matrix_size(n, what):
+    """Refuse forming an n x n H over MAX_WEIGHT_ELEMENTS (n > 2**14)."""
+    if n * n > MAX_WEIGHT_ELEMENTS:
+        raise ValueError(
+            f"{what} forms the {n} x {n} Hadamard matrix ({n * n * 4 / 2**30:.0f} "
+            f"GiB of float32), over the limit of {MAX_WEIGHT_ELEMENTS} elements "
+            "(n <= 16384). `fwht(x)` with method 'auto', 'kronecker' or "
+            "'butterfly' computes H x without forming H."
+        )
 
 
 @functools.lru_cache(maxsize=32)
 def hadamard_matrix(n):
     """The n x n Sylvester Hadamard matrix (entries +-1) as a NumPy array."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ValueError(f"`n` must be a power of two; got {n!r}.")
     if not is_power_of_two(n):
         raise ValueError(f"`n` must be a power of two; got {n}.")
+    check_matrix_size(n, f"hadamard_matrix({n})")
     matrix = np.ones((1, 1), dtype="float32")
     while matrix.shape[0] < n:
         matrix = np.block([[matrix, matrix], [matrix, -matrix]])
@@ -179,6 +195,8 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     `fwht` explicitly, so that nothing is looked up in traced code.
     """
     check_method(method, max_factor)
+    if method == "matmul":
+        check_matrix_size(n, "fwht(method='matmul')")
     if method in ("matmul", "butterfly"):
         return method, None
     if method == "kronecker" and max_factor is not None:

@@ -2,7 +2,8 @@
 
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors
+from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS
+from keras_crosswise.ops._tensors import as_tensors, static_size
 
 
 def _matrix_shape(tensor, name):
@@ -10,6 +11,20 @@ def _matrix_shape(tensor, name):
     if len(shape) != 2:
         raise ValueError(f"`{name}` must be a 2-D matrix; got shape {shape}.")
     return shape
+
+
+def _check_product_size(name, shape):
+    """Refuse a product over MAX_WEIGHT_ELEMENTS before it is formed."""
+    sizes = [static_size(size) for size in shape]
+    if None in sizes:
+        return
+    count = sizes[0] * sizes[1]
+    if count > MAX_WEIGHT_ELEMENTS:
+        raise ValueError(
+            f"`{name}` of these inputs would be a {sizes[0]} x {sizes[1]} matrix "
+            f"({count * 4 / 2**30:.1f} GiB of float32), over the limit of "
+            f"{MAX_WEIGHT_ELEMENTS} elements (1 GiB)."
+        )
 
 
 def kronecker(a, b):
@@ -25,6 +40,7 @@ def kronecker(a, b):
     """
     a, b = as_tensors(a, b)
     (a_rows, a_cols), (b_rows, b_cols) = _matrix_shape(a, "a"), _matrix_shape(b, "b")
+    _check_product_size("kronecker", (a_rows * b_rows, a_cols * b_cols))
     outer = a[:, None, :, None] * b[None, :, None, :]
     return ops.reshape(outer, (a_rows * b_rows, a_cols * b_cols))
 
@@ -46,6 +62,7 @@ def khatri_rao(a, b):
             "`a` and `b` must have the same number of columns; "
             f"got a.shape={(i, n_a)} and b.shape={(k, n_b)}."
         )
+    _check_product_size("khatri_rao", (i * k, n_a))
     return ops.reshape(a[:, None, :] * b[None, :, :], (i * k, n_a))
 
 
@@ -66,4 +83,5 @@ def face_splitting(a, b):
             "`a` and `b` must have the same number of rows; "
             f"got a.shape={(m_a, a_cols)} and b.shape={(m_b, b_cols)}."
         )
+    _check_product_size("face_splitting", (m_a, a_cols * b_cols))
     return ops.reshape(a[:, :, None] * b[:, None, :], (m_a, a_cols * b_cols))
