@@ -65,7 +65,11 @@ def main():
         f"{len(x_test)} test, D = {args.features} feature columns"
     )
     if args.fast:
-        print("(--fast: a smoke run; the Keras fit stops early, see the README)")
+        print(
+            "(--fast: a smoke run on 1000 samples and 512 feature columns; run "
+            "without --fast for the figures to quote: 4000 samples, 2048 columns, "
+            "100 epochs of the Keras fit)"
+        )
     gamma = 1 / (2 * SIGMA**2)
     candidates = {
         "exact KernelRidge": KernelRidge(alpha=ALPHA, kernel="rbf", gamma=gamma),

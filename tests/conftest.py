@@ -9,7 +9,6 @@ CROSSWISE_BACKEND_INDEPENDENT=0 for the others. A plain `pytest` runs them.
 import importlib.util
 import os
 import pathlib
-import sys
 import zlib
 
 # torch must be imported before TensorFlow when both end up in one process.
@@ -19,9 +18,6 @@ if importlib.util.find_spec("torch") is not None:
 import keras
 import numpy as np
 import pytest
-
-# The benchmark harness (`benchmarks/harness`, not in the wheel) for its tests.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def pytest_collection_modifyitems(config, items):

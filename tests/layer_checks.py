@@ -86,13 +86,28 @@ def check_save_and_load(model, tmp_path, rng, input_shape):
 
 
 def run_layer_checks(
-    layer_factory, input_shape, output_shape, num_params, rng, tmp_path
+    layer_factory,
+    input_shape,
+    output_shape,
+    num_params,
+    rng,
+    tmp_path,
+    *,
+    trainable_weights,
+    non_trainable_weights,
 ):
-    """All of the above for one layer configuration."""
+    """All of the above for one layer configuration; the weight counts (how
+    many variables, as `run_layer_test`'s `expected_num_trainable_weights`)
+    checked after build, after a config round trip and in the fit model."""
     layer = layer_factory()
     check_config_round_trip(layer)
     layer.build(input_shape)
     assert layer.count_params() == num_params
+    counts = (len(layer.trainable_weights), len(layer.non_trainable_weights))
+    assert counts == (trainable_weights, non_trainable_weights), counts
+    clone = type(layer).from_config(layer.get_config())
+    clone.build(input_shape)
+    assert (len(clone.trainable_weights), len(clone.non_trainable_weights)) == counts
     check_config_round_trip(layer)
     check_shapes_and_dtypes(layer_factory, input_shape, output_shape, rng)
     model = check_fit_step(layer_factory, input_shape, output_shape, rng)

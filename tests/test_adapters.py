@@ -414,6 +414,12 @@ def test_adapter_files_keyed_by_path_atomic_and_checked(rng, tmp_path, monkeypat
     def permutation(arrays):
         arrays["adapters/hidden/permutation"][0, :2] = 0
 
+    def out_of_range(arrays):  # JAX gathered NaN, TF and PyTorch failed later
+        arrays["adapters/hidden/permutation"][0, 0] = 16
+
+    def negative(arrays):  # silently wrong outputs on every backend
+        arrays["adapters/hidden/permutation"][0] *= -1
+
     def signs(arrays):
         arrays["adapters/hidden/signs"][0, 0] = 0.5
 
@@ -425,6 +431,8 @@ def test_adapter_files_keyed_by_path_atomic_and_checked(rng, tmp_path, monkeypat
 
     for name, change, message in (
         ("p.npz", permutation, "permutation of 0..15"),
+        ("r.npz", out_of_range, "permutation of 0..15"),
+        ("n.npz", negative, "permutation of 0..15"),
         ("s.npz", signs, "only \\+1 and -1"),
         ("v.npz", version, "version 7"),
         ("m.npz", missing, "`gaussian` is missing"),

@@ -216,3 +216,44 @@ def test_non_integer_sizes_raise_value_error_as_dense_does(make):
         keras.layers.Dense(2.5)  # the contract (Keras's dense_test.py)
     with pytest.raises(ValueError, match="positive integer"):
         make()
+
+
+def sparse_tensor(dense):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.sparse.from_dense(dense)
+    if backend == "jax":
+        from jax.experimental import sparse
+
+        return sparse.BCOO.fromdense(dense)
+    import torch
+
+    return torch.tensor(dense).to_sparse()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CZDense(8),
+        lambda: FastfoodDense(8, seed=0),
+        lambda: McKernel(8, seed=0),
+        lambda: RandomFourierFeatures(8, structure="orthogonal", seed=0),
+    ],
+    ids=["CZDense", "FastfoodDense", "McKernel", "RandomFourierFeatures"],
+)
+def test_sparse_inputs_give_the_dense_result(make, rng):
+    # Dense takes sparse inputs; CZDense failed on TensorFlow, JAX and
+    # PyTorch, FastfoodDense and McKernel on TensorFlow and PyTorch.
+    dense = rng.standard_normal((4, 10)).astype("float32")
+    dense[dense < 0.3] = 0.0
+    layer = make()
+    expected = keras.ops.convert_to_numpy(layer(dense))
+    got = keras.ops.convert_to_numpy(layer(sparse_tensor(dense)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    if keras.backend.backend() != "torch":  # keras.Input(sparse=True): TF, JAX
+        inputs = keras.Input((10,), sparse=True)
+        model = keras.Model(inputs, keras.layers.Dense(2)(make()(inputs)))
+        model.compile("adam", "mse")
+        model.fit(sparse_tensor(dense), np.zeros((4, 2)), verbose=0, batch_size=4)

@@ -127,6 +127,8 @@ def test_keras_layer_contract(n, units, input_shape, rank, rng, tmp_path):
         num_params=max(n, units) + units + low_rank,
         rng=rng,
         tmp_path=tmp_path,
+        trainable_weights=2 if rank is None else 4,  # kernel, bias (+ u, v)
+        non_trainable_weights=0,
     )
 
 

@@ -50,3 +50,39 @@ def test_navigation_links_name_files(site):
     for name in ("math.html", "guide.html", "saving.html", "benchmarks.html"):
         assert name in pages or f"./{name}" in links, (name, links)
     assert not [link for link in links if link.endswith("/") and "://" not in link]
+
+
+def test_code_and_plots_fit_their_boxes(site):
+    # Long code lines ran out of their boxes, table cells split code mid-word
+    # (`Dens e(units)`), plots were shrunk below readable labels.
+    css = (site / "stylesheets" / "extra.css").read_text()
+    assert "pre-wrap" in css and "nowrap" in css and "width: 100%" in css
+    assert "stylesheets/extra.css" in (site / "guide.html").read_text()
+
+
+def test_no_markup_shows_as_literal_text(site):
+    # "(IA)^3" showed as literal text.
+    for page in site.glob("*.html"):
+        assert "(IA)^3" not in page.read_text(), page.name
+
+
+def test_install_lines_agree_and_name_the_export_extra():
+    # The README installed from a checkout, docs/serving.md from PyPI (where
+    # the package is not); the README's serving snippet needs [export].
+    texts = {p: p.read_text() for p in [ROOT / "README.md", *ROOT.glob("docs/*.md")]}
+    for path, text in texts.items():
+        assert 'pip install "keras-crosswise' not in text, path
+    readme = texts[ROOT / "README.md"]
+    assert "not on PyPI" in readme
+    before_export = readme.split('model.export("small.onnx"')[0]
+    assert '.[export]"' in before_export.rsplit("## ", 1)[1]
+
+
+def test_the_main_job_pins_the_backend_of_the_readme_table():
+    # A reader who exported KERAS_BACKEND=jax (the Install section) did not
+    # get the TensorFlow run the README's table comes from.
+    script = (ROOT / "scripts" / "main.sh").read_text()
+    assert "export KERAS_BACKEND=tensorflow" in script
+    assert "on TensorFlow, whatever `KERAS_BACKEND` says" in (
+        ROOT / "README.md"
+    ).read_text().replace("\n", " ")

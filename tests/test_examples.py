@@ -1,6 +1,7 @@
 """Every example runs with `--fast`, exactly as the README says, in a fresh
-process, and prints sensible figures. Each runs once, in one backend's pass
-(spread over the three); the layers they use are tested on every backend."""
+process, and prints sensible figures, in every backend's pass (an example
+run on one backend only hid a failure on JAX). `switching_backends.py`
+starts one process per backend itself, so it runs once."""
 
 import re
 
@@ -18,7 +19,6 @@ def table(output):
     return rows
 
 
-@runs_on("tensorflow", "the main job, on Keras's default backend")
 def test_digits_comparison_fast():
     output = run_script("examples/digits_dense_vs_czdense.py", "--fast")
     assert f"backend: {BACKEND}" in output
@@ -30,7 +30,6 @@ def test_digits_comparison_fast():
     assert accuracy > 0.8  # 3 epochs of a 256-256 MLP on digits
 
 
-@runs_on("jax", "it reloads under TensorFlow too")
 def test_save_and_serve_fast():
     output = run_script("examples/save_and_serve.py", "--fast")
     assert "reloaded under" in output and "onnxruntime: predicted class" in output
@@ -40,7 +39,6 @@ def test_save_and_serve_fast():
     assert difference < 1e-4, output  # logits of size ~10, float32
 
 
-@runs_on("torch")
 def test_quickstart_fast():
     output = run_script("examples/quickstart.py", "--fast")
     params = {
@@ -53,7 +51,6 @@ def test_quickstart_fast():
     assert difference < 1e-5, output
 
 
-@runs_on("torch")
 def test_mnist1d_comparison_fast():
     output = run_script("examples/mnist1d_comparison.py", "--fast")
     assert "MNIST-1D: 4000 train, 1000 test" in output
@@ -64,12 +61,12 @@ def test_mnist1d_comparison_fast():
     assert rows["MLP 100-100 (reference)"][1] > 0.45  # chance is 0.1
 
 
-@runs_on("torch")
 def test_kernel_regression_fast():
     output = run_script("examples/kernel_regression.py", "--fast")
     scores = [float(s) for s in re.findall(r"test R\^2 (-?[\d.]+)", output)]
     assert len(scores) == 3, output
     exact, sampler, keras_fit = scores
+    assert "see the README" not in output  # which said nothing about it
     assert exact > 0.85 and sampler > 0.85 and keras_fit > 0.5, output
 
 
@@ -80,7 +77,6 @@ def test_switching_backends_fast():
         assert f"{backend:10s} test accuracy" in output, output
 
 
-@runs_on("torch")
 def test_compress_a_trained_model_fast():
     output = run_script("examples/compress_a_trained_model.py", "--fast")
     counts = {
@@ -92,6 +88,7 @@ def test_compress_a_trained_model_fast():
     assert counts["teacher"] == 64 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
     assert counts["student"] < counts["teacher"] / 10, output
     assert "top-1 agreement" in output  # the report
+    assert "━" not in output and "Epoch 1/" not in output  # no bars in the table
     reloaded = float(
         output.split("reloaded under")[1].split("|difference|")[1].split()[0]
     )
@@ -99,7 +96,6 @@ def test_compress_a_trained_model_fast():
     assert reloaded < 1e-4 and served < 1e-4, output
 
 
-@runs_on("jax")
 def test_fine_tune_with_diagonals_fast():
     output = run_script("examples/fine_tune_with_diagonals.py", "--fast")
     counts = {

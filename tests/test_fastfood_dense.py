@@ -138,6 +138,8 @@ def test_keras_layer_contract(d, units, input_shape, rng, tmp_path):
         num_params=3 * blocks * n + 2 * units,  # incl. the int32 permutation
         rng=rng,
         tmp_path=tmp_path,
+        trainable_weights=4,  # signs, gaussian, scale, bias
+        non_trainable_weights=1,  # the permutation
     )
 
 
@@ -172,6 +174,8 @@ def test_global_seeding_reproduces_weights():
         ({"units": 3, "activation": "nope"}, ValueError, "activation"),
         ({"units": 3, "seed": 1.5}, TypeError, "seed"),
         ({"units": 3, "scale_initializer": "nope"}, ValueError, "nope"),
+        # docs/guide.md promised Dense's kernel_* arguments; refused clearly now
+        ({"units": 3, "kernel_initializer": "ones"}, ValueError, "has no kernel"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

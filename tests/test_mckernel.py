@@ -210,6 +210,8 @@ def test_keras_layer_contract(num_features, input_shape, rng, tmp_path):
         num_params=3 * blocks * padded + num_features,
         rng=rng,
         tmp_path=tmp_path,
+        trainable_weights=3,  # trainable_features: signs, gaussian, scale
+        non_trainable_weights=1,  # the permutation (log_sigma: not asked for)
     )
 
 

@@ -2,6 +2,7 @@
 layer, initializer and regularizer survives `get_config` / `from_config`."""
 
 import inspect
+import pathlib
 import re
 
 import keras
@@ -143,3 +144,14 @@ def test_pyproject_floors_are_the_versions_the_packaging_check_installs():
         assert pins[package].split(".")[: len(floors[package].split("."))] == (
             floors[package].split(".")
         ), package
+
+
+@pytest.mark.backend_independent
+def test_pytest_finds_the_harness_by_its_pythonpath_setting():
+    # conftest.py inserted benchmarks/ into sys.path by hand.
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    settings = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "benchmarks" in settings["tool"]["pytest"]["ini_options"]["pythonpath"]
+    assert "sys.path" not in (root / "tests" / "conftest.py").read_text()

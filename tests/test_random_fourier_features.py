@@ -103,6 +103,9 @@ def test_keras_layer_contract(structure, input_shape, rng, tmp_path):
         num_params=1 + stored + 20,
         rng=rng,
         tmp_path=tmp_path,
+        trainable_weights=1,  # trainable=True: kernel_scale only (tf-keras's)
+        # fixed: the kernel and the phase; or B, Pi, G, C and the phase
+        non_trainable_weights=2 if structure == "dense" else 5,
     )
 
 

@@ -110,3 +110,35 @@ def test_int8_quantize_keeps_our_layers_float_and_the_model_usable(name, tmp_pat
     model.save(tmp_path / "int8.keras")
     restored = keras.models.load_model(tmp_path / "int8.keras")
     np.testing.assert_allclose(to_numpy(restored(x)), after, rtol=1e-6, atol=1e-6)
+
+
+def test_the_atomic_save_recipe_of_the_docs_keeps_the_old_file(tmp_path):
+    # docs/saving.md: model.save writes in place, so a failed write loses the
+    # old file; the recipe there must not.
+    import pathlib
+    import re
+
+    text = pathlib.Path(__file__).parents[1].joinpath("docs", "saving.md").read_text()
+    (code,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", text, re.S)
+        if "def save_atomically" in b
+    ]
+    namespace = {}
+    exec(code, namespace)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "model.keras"
+    namespace["save_atomically"](model, path)
+    good = path.read_bytes()
+
+    class Failing(keras.Sequential):
+        def save(self, filepath, *args, **kwargs):
+            pathlib.Path(filepath).write_bytes(b"half a file")
+            raise OSError("disk full")
+
+    failing = Failing([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(OSError, match="disk full"):
+        namespace["save_atomically"](failing, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    keras.models.load_model(path)

@@ -182,7 +182,7 @@ def test_layers_inside_looping_wrappers_are_refused_clearly(index, operation, rn
         ),
         "adapt": lambda m, **k: adapters.adapt(m, **k),
     }[operation]
-    with pytest.raises(ValueError, match="inside the (TimeDistributed|RNN|Bidir)"):
+    with pytest.raises(ValueError, match=r"inside the (TimeDistributed|RNN|Bidir)"):
         run(model, layers=[inner])
     expected = to_numpy(model(x))
     result = run(model, layers=["hidden"])  # the rest of the model still works
@@ -202,5 +202,5 @@ def test_compressing_an_adapted_model_is_refused_clearly(rng):
     )
     adapters.adapt(model, layers=[model.layers[0].name])
     x = rng.standard_normal((8, 16)).astype("float32")
-    with pytest.raises(ValueError, match="holds 1 adapter.*merge"):
+    with pytest.raises(ValueError, match=r"holds 1 adapter.*merge"):
         compress(model, x, epochs=0, layer_epochs=0, verbose=0)

@@ -89,7 +89,7 @@ def prepare(model, method, head_name, seed):
         return adapt(
             copy_with_swaps(model, {}),  # adapt works in place: on a copy
             kind=method,
-            # (IA)^3 on its own targets (peft's: keys, values, feed-forward
+            # (IA)³ on its own targets (peft's: keys, values, feed-forward
             # outputs) where the model holds a keras-hub backbone.
             layers=None if method == "ia3" else lambda layer: layer.name != head_name,
             train=[head_name],

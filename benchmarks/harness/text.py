@@ -2,8 +2,8 @@
 encoder of benchmarks/pretrain_encoder.py and its downstream tasks.
 
 A *unit* is a top-level package (all its `.py` files) or a top-level module
-of the standard library. The regression tests of the `test` package are units too (one per test
-file or folder). Units are split three ways:
+of the standard library. The regression tests of the `test` package are
+units too (one per test file or folder). Units are split three ways:
 
 - `HELD_OUT_PACKAGES` and `HELD_OUT_MODULES`: never seen in pretraining
   (neither by the tokenizer nor by the encoder); the two downstream tasks

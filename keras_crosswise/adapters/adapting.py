@@ -31,7 +31,7 @@ from keras_crosswise.adapters.diagonal_adapter import (
 from keras_crosswise.ops.fastfood import check_permutation_rows
 
 ADAPTABLE = (keras.layers.Dense, keras.layers.EinsumDense)
-# keras-hub's names: what `Backbone.enable_lora` targets, and (IA)^3's places
+# keras-hub's names: what `Backbone.enable_lora` targets, and (IA)³'s places
 # (keys, values, the feed-forward network's second layer).
 ATTENTION_KEYS_VALUES = ("key", "key_dense", "value", "value_dense")
 FEEDFORWARD_OUTPUTS = ("feedforward_output_dense", "ffw_linear")
@@ -468,7 +468,7 @@ def _default_targets(model, kind):
 
 
 def _feedforward(model, kind, feedforward, chosen):
-    """The ids of the chosen layers whose input (IA)^3 scales."""
+    """The ids of the chosen layers whose input (IA)³ scales."""
     if kind != "ia3":
         if feedforward is not None:
             raise ValueError(

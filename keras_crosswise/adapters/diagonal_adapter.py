@@ -25,7 +25,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
       `scale`, one entry per output feature, ones at start.
     - `kind="cz_bias"`: the same plus a learned bias offset (BitFit's bias,
       kept apart from b): `bias_offset`, zeros at start.
-    - `kind="ia3"`: (IA)^3 (Liu et al. 2022): `y = l * layer(x)` (keys and
+    - `kind="ia3"`: (IA)³ (Liu et al. 2022): `y = l * layer(x)` (keys and
       values: the output, after the bias and the activation) or, with
       `feedforward=True`, `y = layer(l * x)` (the feed-forward network's
       second layer: its input, i.e. after the first layer's activation): l ->
@@ -82,7 +82,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
 
     References:
         Liu et al., "Few-Shot Parameter-Efficient Fine-Tuning is Better and
-        Cheaper than In-Context Learning" ((IA)^3), NeurIPS 2022. Kopiczko et
+        Cheaper than In-Context Learning" ((IA)³), NeurIPS 2022. Kopiczko et
         al., "VeRA: Vector-based Random Matrix Adaptation", ICLR 2024. Curtó,
         Zarza et al., arXiv:1905.10324 (Eq. 6, 13-14).
     """
@@ -257,7 +257,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         if self.kind == "ia3":
             if keras.activations.serialize(self.activation) != "linear":
                 raise ValueError(
-                    f"Cannot merge the (IA)^3 adapter of '{self.name}': it scales "
+                    f"Cannot merge the (IA)³ adapter of '{self.name}': it scales "
                     "the output after the layer's activation "
                     f"{keras.activations.serialize(self.activation)!r}, which no "
                     "kernel can hold. Keep the adapter, or target the next layer "

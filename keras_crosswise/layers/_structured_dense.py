@@ -9,6 +9,7 @@ from keras_crosswise._validation import (
     check_feature_axis,
     check_positive_int,
 )
+from keras_crosswise.ops._tensors import densified
 
 
 class StructuredDense(keras.layers.Layer):
@@ -65,6 +66,7 @@ class StructuredDense(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.input_dim})
 
     def call(self, inputs):
+        inputs = densified(inputs)  # sparse inputs: the transforms need all
         outputs = ops.cast(self.linear(inputs), self.compute_dtype)
         if self.bias is not None:
             outputs = outputs + self.bias

@@ -109,6 +109,14 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         seed=None,
         **kwargs,
     ):
+        kernel_arguments = sorted(k for k in kwargs if k.startswith("kernel_"))
+        if kernel_arguments:
+            raise ValueError(
+                f"FastfoodDense has no kernel, so it takes no {kernel_arguments}: "
+                "its learned weights are the diagonals `signs` (B), `gaussian` "
+                "(G) and `scale` (C), each with its own `*_initializer`, "
+                "`*_regularizer` and `*_constraint` argument."
+            )
         super().__init__(
             units,
             activation=activation,

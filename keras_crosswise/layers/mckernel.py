@@ -17,6 +17,7 @@ from keras_crosswise.layers._fastfood_projection import (
     check_structure,
 )
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
+from keras_crosswise.ops._tensors import densified
 
 KERNELS = ("gaussian", "matern", "laplacian")
 STRUCTURES = ("fastfood", "orthogonal")
@@ -187,6 +188,7 @@ class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
         return projected * (inverse_sigma / float(np.sqrt(self.padded_dim)))
 
     def call(self, inputs):
+        inputs = densified(inputs)  # sparse inputs: the transforms need all
         # Computed in float32 under mixed precision: cos and sin of large
         # arguments lose their meaning in float16.
         projected = self.projection(inputs)

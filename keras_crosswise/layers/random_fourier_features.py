@@ -22,7 +22,7 @@ from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     check_structure,
 )
-from keras_crosswise.ops._tensors import working_dtype
+from keras_crosswise.ops._tensors import densified, working_dtype
 
 KERNELS = ("gaussian", "laplacian")
 STRUCTURES = ("dense", "fastfood", "orthogonal")
@@ -185,6 +185,7 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
+        inputs = densified(inputs)  # sparse inputs: the transforms need all
         # In float32 under mixed precision: cos of large arguments needs it.
         if self.structure == "dense":
             x = ops.cast(inputs, working_dtype(self.compute_dtype))

@@ -115,3 +115,28 @@ def cached_constant(key, make, dtype, like):
         value = constant(make(), dtype).to(like.device)
         _TORCH_CONSTANTS[full_key] = value
     return value
+
+
+def densified(x):
+    """`x`, densified if it is a sparse tensor of the backend (a TensorFlow
+    `SparseTensor`, a JAX `BCOO`, a sparse PyTorch tensor): the structured
+    transforms need every entry. Anything else is returned as it is."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.SparseTensor):
+            dense = tf.sparse.to_dense(x)
+            dense.set_shape(x.shape)  # to_dense loses the static shape in graphs
+            return dense
+    elif backend == "jax":
+        from jax.experimental import sparse
+
+        if isinstance(x, sparse.JAXSparse):
+            return x.todense()
+    elif backend == "torch":
+        import torch
+
+        if isinstance(x, torch.Tensor) and x.layout != torch.strided:
+            return x.to_dense()
+    return x
