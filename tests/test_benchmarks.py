@@ -266,3 +266,53 @@ def test_adapter_memory_quick(tmp_path):
     assert tiny["lora4"]["trainable"] < 0.05 * tiny["lora4"]["parameters"]
     assert tiny["cz_bias"]["merge_seconds"] is not None
     assert "| tiny | cz_bias |" in output
+
+
+@runs_on("jax")
+def test_pretrained_encoder_fast(tmp_path):
+    asset = tmp_path / "encoder"
+    arguments = ("--fast", "--checkpoints")
+    run_script(
+        "benchmarks/pretrain_encoder.py", *arguments, tmp_path / "a", "--out", asset
+    )
+    record = json.loads((asset / "encoder.json").read_text())
+    # TINY by hand: embeddings 512 x 16 + 64 x 16 + 2 x 16 + LayerNorm 32; one
+    # layer: 4 x (16 x 16 + 16) attention, 32 LayerNorm, 16 x 32 + 32 and
+    # 32 x 16 + 16 feed-forward, 32 LayerNorm; pooler 16 x 16 + 16.
+    assert record["parameters"] == 8192 + 1024 + 32 + 32 + 2224 + 272
+    assert record["corpus"]["python"] and len(record["corpus"]["sha256"]) == 64
+    assert [c["step"] for c in record["curve"]] == [4, 8, 12]
+    held = {*record["held_out"]["packages"], *record["held_out"]["modules"]}
+    assert not held & set(record["classes"])
+    # Rebuilt from scratch, the asset is the same, weight for weight.
+    again = tmp_path / "again"
+    run_script(
+        "benchmarks/pretrain_encoder.py", *arguments, tmp_path / "b", "--out", again
+    )
+    with (
+        np.load(asset / "weights.npz") as first,
+        np.load(again / "weights.npz") as second,
+    ):
+        assert sorted(first.files) == sorted(second.files)
+        for key in first.files:
+            np.testing.assert_array_equal(first[key], second[key])
+
+    output = run_script(
+        "benchmarks/fine_tuning_pretrained.py",
+        "--fast",
+        "--asset",
+        asset,
+        "--out",
+        tmp_path,
+    )
+    results = json.loads((tmp_path / "fine_tuning_pretrained.json").read_text())
+    assert results["encoder"]["parameters"] == record["parameters"]
+    (target,) = results["targets"].values()
+    assert len(target["random_init_full"]) == 1
+    methods = target["methods"]
+    assert set(methods) == {"head", "ia3", "lora1", "full"}
+    assert methods["head"]["trainable"] == 16 * 3 + 3  # a new 3-class head
+    assert methods["full"]["trainable"] == record["parameters"] + 51
+    for m in methods.values():
+        assert len(m["accuracy"]) == 1 and m["step_ms"] > 0
+    assert "| method | trainable | test accuracy (%) |" in output
