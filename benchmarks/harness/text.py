@@ -113,8 +113,7 @@ def split_units(found):
     pretraining = {
         name: texts
         for name, texts in found.items()
-        if not any(h in name for h in held)
-        and sum(map(len, texts)) >= MIN_UNIT_BYTES
+        if not any(h in name for h in held) and sum(map(len, texts)) >= MIN_UNIT_BYTES
     }
     return pretraining, {name: found[name] for name in sorted(held)}
 
