@@ -155,7 +155,7 @@ def why_not_swappable(model, layer):
     if len(parents) > 1:
         return "it is shared (a sublayer of more than one layer)"
     while parents:
-        (parent,) = parents[:1]
+        parent = parents[0]
         if isinstance(parent, LOOPING_WRAPPERS):
             return (
                 f"it sits inside the {type(parent).__name__} '{parent.name}', "

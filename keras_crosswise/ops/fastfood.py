@@ -149,7 +149,9 @@ def check_permutation_rows(what, rows, hint=""):
     message, `hint` ends it."""
     rows = np.asarray(rows)
     if not np.issubdtype(rows.dtype, np.integer):
-        raise ValueError(f"{what} must hold integers; got dtype {rows.dtype}. {hint}")
+        raise ValueError(
+            f"{what} must hold integers; got dtype {rows.dtype}. {hint}".rstrip()
+        )
     expected = np.arange(rows.shape[-1])
     rows = rows.reshape(-1, rows.shape[-1])
     bad = [
