@@ -3,7 +3,7 @@ held-out tasks, five seeds.
 
 The encoder is benchmarks/assets/stdlib_encoder (benchmarks/
 pretrain_encoder.py): a 2.9M-parameter keras-hub BertBackbone pretrained to
-tell which of 86 standard-library units a 64-token snippet comes from. The
+tell which of 250 standard-library units a 64-token snippet comes from. The
 targets ask the same of units it never saw (nor did its tokenizer):
 
 - `packages`: which of 8 held-out packages (email, http, xml, ...);
