@@ -42,7 +42,14 @@ import keras
 import numpy as np
 
 from harness import text
-from harness.encoder import ASSET, classifier, load_asset, set_weight_arrays
+from harness.encoder import (
+    ASSET,
+    classifier,
+    load_asset,
+    load_record,
+    set_weight_arrays,
+    write_text_atomically,
+)
 from harness.fine_tuning import compile_and_fit, paired_calls, prepare
 from harness.models import trainable_count
 from harness.timing import RESULTS_DIR, machine_description, markdown_table
@@ -209,10 +216,7 @@ def write(path, runs, record):
         },
         "runs": runs,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(results, indent=1) + "\n")
-    temporary.replace(path)
+    write_text_atomically(path, json.dumps(results, indent=1) + "\n")
 
 
 def percent(accuracies):
@@ -270,7 +274,7 @@ def measure_memory(args):
             peak = json.loads(line)["peak_mib"]
             runs["targets"][target].setdefault("peak_mib", {})[method] = peak
             print(target, method, f"{peak:.0f} MiB", flush=True)
-    write(out, runs, load_asset(args.asset)[2])
+    write(out, runs, load_record(args.asset))
 
 
 def main():

@@ -85,12 +85,17 @@ def save_asset(folder, model, tokenizer, record):
     write_text_atomically(folder / "encoder.json", json.dumps(record, indent=1) + "\n")
 
 
+def load_record(folder=ASSET):
+    """The asset's `encoder.json`: config, classes, corpus, curve."""
+    return json.loads((pathlib.Path(folder) / "encoder.json").read_text())
+
+
 def load_asset(folder=ASSET, dropout=None):
     """(classifier with the pretrained weights, tokenizer, record)."""
     from tokenizers import Tokenizer
 
     folder = pathlib.Path(folder)
-    record = json.loads((folder / "encoder.json").read_text())
+    record = load_record(folder)
     model = classifier(record["backbone"], len(record["classes"]), dropout)
     with np.load(folder / "weights.npz") as arrays:
         set_weight_arrays(model, dict(arrays))
