@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_crosswise import native
 from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
@@ -15,7 +16,7 @@ from keras_crosswise.ops.fastfood import check_permutation_rows, fastfood
 from keras_crosswise.ops.hadamard import (
     next_power_of_two,
     pad_to_power_of_two,
-    resolve_method,
+    prepare_portable_transform,
 )
 
 
@@ -59,9 +60,10 @@ class FastfoodProjection:
     corrupted or edited file would otherwise gather out of range (an opaque
     backend error, or NaN on JAX) or silently compute a wrong product.
 
-    The layer's `build` calls `build_fastfood` (or `build_kernel_features`),
-    which also fixes the `fwht` method for n on this backend and device
-    (`fwht_method`), so that `call` looks nothing up while traced.
+    The transforms run `fwht(method="auto")`: the native kernel on a CPU
+    under JAX and PyTorch (`keras_crosswise.native`), which `build` loads so
+    that no compiled call builds it, and the `keras.ops` path elsewhere and
+    in every export.
     """
 
     def build_fastfood(
@@ -84,7 +86,8 @@ class FastfoodProjection:
             row=shape[0] * shape[1],
         )
         self.fastfood_outputs, self.padded_dim = outputs, padded
-        self.fwht_method = resolve_method(padded)
+        native.status()  # built and loaded here, eagerly, not in a traced call
+        prepare_portable_transform(padded)
         self.signs = self.add_weight(name="signs", shape=shape, autocast=False, **signs)
         self.permutation = self.add_weight(
             name="permutation",
@@ -171,10 +174,7 @@ class FastfoodProjection:
         n, the blocks' outputs concatenated and trimmed. Computed in float32
         (float64 for a float64 layer)."""
         x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
-        method, max_factor = self.fwht_method
-        mixed = fastfood(
-            x, self.signs, self.permutation, self.gaussian, method, max_factor
-        )
+        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
         return mixed[..., : self.fastfood_outputs] * self.row_scale
 
     def load_own_variables(self, store):

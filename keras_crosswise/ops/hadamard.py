@@ -19,7 +19,9 @@ from keras_crosswise.ops._tensors import (
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
-METHODS = ("auto", "matmul", "kronecker", "butterfly")
+# `method="auto"` takes the native kernel from this size (benchmarks/fwht_methods.py).
+NATIVE_MIN_SIZE = 2
+METHODS = ("auto", "native", "matmul", "kronecker", "butterfly")
 
 
 def is_power_of_two(n):
@@ -197,6 +199,8 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     check_method(method, max_factor)
     if method == "matmul":
         check_matrix_size(n, "fwht(method='matmul')")
+    if method == "native":
+        return method, None
     if method in ("matmul", "butterfly"):
         return method, None
     if method == "kronecker" and max_factor is not None:
@@ -206,6 +210,69 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     if method == "auto":
         return chosen, chosen_factor
     return method, chosen_factor if chosen == "kronecker" else MAX_FACTOR
+
+
+def _native_kernel(x, backend):
+    """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
+    where it does not apply: off or not built (`keras_crosswise.native`), not
+    on a CPU, on TensorFlow, or while a model is exported. An export traces
+    with a symbolic batch size on JAX (jax2onnx, jax2tf), and under
+    `torch.jit` or `torch.export` on PyTorch; `torch.compile` keeps it."""
+    from keras_crosswise import native
+
+    if backend == "jax":
+        if device_kind() != "cpu" or not all(isinstance(d, int) for d in x.shape):
+            return None  # a symbolic size: an export traces
+        if native.jax_library().library is None:
+            return None
+        from keras_crosswise.native import _jax
+
+        if _jax.converting_to_onnx():
+            return None
+
+        return _jax.fwht
+    if backend == "torch":
+        import torch
+
+        if x.device.type != "cpu" or torch.jit.is_tracing():
+            return None
+        if torch.compiler.is_exporting():
+            return None
+        if not torch.compiler.is_compiling() and native.core().library is not None:
+            native.status("torch")  # defines the op, once
+        from keras_crosswise.native import _torch
+
+        return _torch.op()  # None if never loaded before a compiled call
+    return None
+
+
+def portable_transform(x, scale):
+    """`scale * x @ H_n` by the `keras.ops` rule for a CPU: what the native
+    kernel computes, for the JAX primitive's export lowering."""
+    n = static_size(x.shape[-1])
+    method, max_factor = resolve_method(n, device="cpu")
+    result = _transform(x, n, method, max_factor)
+    return result if scale == 1.0 else result * scale
+
+
+def prepare_portable_transform(n):
+    """Run the `keras.ops` transform of size n once, eagerly, on PyTorch: it
+    makes its Hadamard constants (cached per device, `cached_constant`) now.
+    Where the native kernel runs every eager call, an export traced later
+    (`torch.export` under a fake-tensor mode) would otherwise make them as
+    fake tensors, which it refuses."""
+    if keras.backend.backend() == "torch":
+        portable_transform(ops.zeros((1, n)), 1.0)
+
+
+def native_reason():
+    """Why `method="native"` cannot run on this backend now, or `None`."""
+    from keras_crosswise import native
+
+    found = native.status()
+    if found["available"] and device_kind() == "cpu":
+        return None
+    return found["reason"] or "the native kernel runs on CPUs only"
 
 
 def _hadamard_with_self_adjoint_gradient(x, n, method, max_factor):
@@ -242,11 +309,15 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         x: tensor of shape `(..., n)` with n a power of two (see
             `pad_to_power_of_two`). n must be known when tracing.
         normalize: whether to scale by `1 / sqrt(n)`.
-        method: `"auto"` (a short rule per backend and device, see
-            `auto_method`: a dense matrix product for small n, Kronecker
-            factors above), or force `"matmul"`, `"kronecker"` (H_n as a
-            Kronecker product of small Hadamard matrices, one matmul each)
-            or `"butterfly"` (log2(n) stages of sums and differences).
+        method: `"auto"`: the native C kernel on a CPU under JAX and
+            PyTorch where it is built (`keras_crosswise.native`), except
+            while a model is exported; elsewhere a short rule per backend
+            and device (see `auto_method`: a dense matrix product for small
+            n, Kronecker factors above). Or force `"native"` (an error where
+            it cannot run), `"matmul"`, `"kronecker"` (H_n as a Kronecker
+            product of small Hadamard matrices, one matmul each) or
+            `"butterfly"` (log2(n) stages of sums and differences); these
+            three are pure `keras.ops`, as every export is.
         max_factor: for Kronecker, the largest factor (a power of two);
             `None` takes the rule's factor size for n.
 
@@ -280,11 +351,20 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     dtype = keras.backend.standardize_dtype(x.dtype)
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
+    x = ops.cast(x, working_dtype(dtype))
+    scale = float(1.0 / np.sqrt(n)) if normalize else 1.0
+    if method in ("auto", "native"):
+        kernel = _native_kernel(x, keras.backend.backend())
+        if kernel is not None and (method == "native" or n >= NATIVE_MIN_SIZE):
+            return ops.cast(kernel(x, scale), dtype)
+        if method == "native":
+            raise ValueError(
+                "`method='native'`: the native kernel cannot run here: "
+                f"{native_reason() or 'the call is traced for export'}."
+            )
     if method == "auto" or max_factor is None:
         method, max_factor = resolve_method(n, method, max_factor, device_kind(x))
-    result = _hadamard_with_self_adjoint_gradient(
-        ops.cast(x, working_dtype(dtype)), n, method, max_factor
-    )
+    result = _hadamard_with_self_adjoint_gradient(x, n, method, max_factor)
     if normalize:
-        result = result * float(1.0 / np.sqrt(n))
+        result = result * scale
     return ops.cast(result, dtype)

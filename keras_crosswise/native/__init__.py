@@ -1,0 +1,297 @@
+"""The native fast Walsh-Hadamard kernel (CPU): optional, built on first use.
+
+`fwht(method="auto")` runs a small C kernel (`fwht.c`, AVX2 and AVX-512
+variants chosen at run time, a portable one elsewhere) on CPU under JAX,
+through XLA's FFI, and under PyTorch, through a `torch.library` custom op. It
+is compiled from the package's own source by the machine's C compiler the
+first time it is needed, into a cache folder, and reused after. Where it
+cannot be built (no compiler, an unsupported platform, a JAX without
+`jax.ffi`), everything runs on the portable `keras.ops` path, which also
+serves TensorFlow, GPUs and every export format.
+
+Environment variables:
+
+- `KERAS_CROSSWISE_NATIVE=0` turns the native path off (`1`, the default,
+  leaves it on).
+- `KERAS_CROSSWISE_NATIVE_ISA=portable|avx2|avx512` caps the instruction set
+  (default: the widest the CPU runs).
+- `KERAS_CROSSWISE_CACHE` is the cache folder (default
+  `~/.cache/keras_crosswise`, or `$XDG_CACHE_HOME/keras_crosswise`).
+- `CC` and `CXX` name the compilers (default `cc` and `c++`).
+
+Check it with `keras_crosswise.native.status()`.
+"""
+
+import ctypes
+import functools
+import hashlib
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = pathlib.Path(__file__).parent
+ISA_LEVELS = ("portable", "avx2", "avx512")
+COMPILE_TIMEOUT_S = 120
+_OFF = ("0", "false", "off", "no")
+
+
+def enabled():
+    """Whether the environment leaves the native path on
+    (`KERAS_CROSSWISE_NATIVE`, default on)."""
+    return os.environ.get("KERAS_CROSSWISE_NATIVE", "1").strip().lower() not in _OFF
+
+
+def cache_folder():
+    """Where built kernels are kept."""
+    if os.environ.get("KERAS_CROSSWISE_CACHE"):
+        return pathlib.Path(os.environ["KERAS_CROSSWISE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "keras_crosswise"
+
+
+class BuildError(RuntimeError):
+    """The native kernel could not be built or loaded."""
+
+
+def _compiler(variable, default):
+    name = os.environ.get(variable, default)
+    found = shutil.which(name)
+    if found is None:
+        raise BuildError(f"no C compiler: ${variable} or `{name}` is not on PATH")
+    return found
+
+
+def _version(compiler):
+    try:
+        run = subprocess.run(
+            [compiler, "--version"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise BuildError(f"{compiler} --version failed: {error}") from error
+    return run.stdout.splitlines()[0] if run.stdout else ""
+
+
+def _run(command):
+    try:
+        run = subprocess.run(
+            command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise BuildError(f"{command[0]} failed: {error}") from error
+    if run.returncode != 0:
+        raise BuildError(
+            f"{' '.join(map(str, command))} failed ({run.returncode}):\n"
+            + run.stderr[-2000:]
+        )
+
+
+def _build(name, steps, key_parts):
+    """Run `steps(folder)` (compile commands writing `folder / "lib.so"`) in a
+    temporary folder of the cache, unless a library of the same sources,
+    compilers and flags is there; then move it into place atomically.
+    Returns the library's path."""
+    key = hashlib.sha256()
+    for part in (*key_parts, sys.platform, platform.machine()):
+        key.update(str(part).encode() + b"\0")
+    target = cache_folder() / f"{name}-{key.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as folder:
+        folder = pathlib.Path(folder)
+        for command in steps(folder):
+            _run(command)
+        # Atomic: a process loading the library meanwhile sees all of it or none.
+        os.replace(folder / "lib.so", target)
+    return target
+
+
+def _sources(*names):
+    return [(SOURCE / name).read_bytes() for name in names]
+
+
+C_FLAGS = ("-O3", "-fPIC", "-std=c11")
+
+
+def _build_core():
+    if os.name != "posix":
+        raise BuildError(
+            f"the native kernel is built on POSIX systems; this is {os.name}"
+        )
+    cc = _compiler("CC", "cc")
+    return _build(
+        "fwht",
+        lambda folder: [
+            [
+                cc,
+                *C_FLAGS,
+                "-shared",
+                str(SOURCE / "fwht.c"),
+                "-o",
+                str(folder / "lib.so"),
+            ]
+        ],
+        [*_sources("fwht.c", "fwht_kernel.h"), _version(cc), C_FLAGS],
+    )
+
+
+def _build_jax():
+    if os.name != "posix":
+        raise BuildError(
+            f"the native kernel is built on POSIX systems; this is {os.name}"
+        )
+    try:
+        import jax
+        import jax.ffi
+    except ImportError as error:
+        raise BuildError(f"this JAX has no `jax.ffi` ({error})") from error
+    cc, cxx = _compiler("CC", "cc"), _compiler("CXX", "c++")
+    include = jax.ffi.include_dir()
+
+    def steps(folder):
+        return [
+            [cc, *C_FLAGS, "-c", str(SOURCE / "fwht.c"), "-o", str(folder / "fwht.o")],
+            [
+                cxx,
+                "-O2",
+                "-fPIC",
+                "-std=c++17",
+                "-shared",
+                f"-I{include}",
+                str(SOURCE / "fwht_jax.cc"),
+                str(folder / "fwht.o"),
+                "-o",
+                str(folder / "lib.so"),
+            ],
+        ]
+
+    return _build(
+        "fwht_jax",
+        steps,
+        [
+            *_sources("fwht.c", "fwht_kernel.h", "fwht_jax.cc"),
+            _version(cc),
+            _version(cxx),
+            C_FLAGS,
+            jax.__version__,
+        ],
+    )
+
+
+def _isa_wanted():
+    wanted = os.environ.get("KERAS_CROSSWISE_NATIVE_ISA", "").strip().lower()
+    if not wanted:
+        return -1
+    if wanted not in ISA_LEVELS:
+        raise BuildError(
+            f"KERAS_CROSSWISE_NATIVE_ISA must be one of {ISA_LEVELS}; got {wanted!r}"
+        )
+    return ISA_LEVELS.index(wanted)
+
+
+def _open(path):
+    library = ctypes.CDLL(str(path))
+    for name in ("crosswise_fwht_f32", "crosswise_fwht_f64"):
+        function = getattr(library, name)  # (src, dst, rows, n, scale) -> status
+        function.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_double,
+        ]
+        function.restype = ctypes.c_int
+    library.crosswise_fwht_level_name.restype = ctypes.c_char_p
+    library.crosswise_fwht_select(_isa_wanted())
+    return library
+
+
+class _Loaded:
+    """One library, or why there is none."""
+
+    def __init__(self, build):
+        self.library = self.path = self.error = None
+        if not enabled():
+            self.error = "turned off by KERAS_CROSSWISE_NATIVE"
+            return
+        try:
+            self.path = build()
+            self.library = _open(self.path)
+        except (BuildError, OSError) as error:
+            self.error = str(error)
+
+    @property
+    def isa(self):
+        if self.library is None:
+            return None
+        return self.library.crosswise_fwht_level_name(
+            self.library.crosswise_fwht_level()
+        ).decode()
+
+
+@functools.cache
+def core():
+    """The C library for PyTorch (through ctypes); built on first call."""
+    return _Loaded(_build_core)
+
+
+@functools.cache
+def jax_library():
+    """The C library with its XLA FFI handler, registered with JAX; built and
+    registered on first call."""
+    loaded = _Loaded(_build_jax)
+    if loaded.library is not None:
+        from keras_crosswise.native import _jax
+
+        try:
+            _jax.register(loaded.library)
+        except Exception as error:  # an XLA that refuses the handler
+            loaded.library, loaded.error = None, f"registering with JAX failed: {error}"
+    return loaded
+
+
+def status(backend=None):
+    """What the native path does on `backend` (default: Keras's backend).
+
+    Builds (first call) and loads the kernel. Returns a dict: `backend`,
+    `available` (bool: `fwht(method="auto")` runs it on CPU), `isa` (the
+    instruction set in use), `library` (its path) and `reason` (why it is
+    not available, else `None`).
+
+    Example:
+
+    >>> import keras_crosswise.native
+    >>> keras_crosswise.native.status("tensorflow")["available"]
+    False
+    """
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    if backend == "jax":
+        loaded = jax_library()
+    elif backend == "torch":
+        loaded = core()
+        if loaded.library is not None:
+            from keras_crosswise.native import _torch
+
+            _torch.register(loaded.library)
+    else:
+        return {
+            "backend": backend,
+            "available": False,
+            "isa": None,
+            "library": None,
+            "reason": f"the {backend} backend runs the keras.ops path",
+        }
+    return {
+        "backend": backend,
+        "available": loaded.library is not None,
+        "isa": loaded.isa,
+        "library": None if loaded.path is None else str(loaded.path),
+        "reason": loaded.error,
+    }
