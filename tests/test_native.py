@@ -1,0 +1,330 @@
+"""The native Walsh-Hadamard kernel (keras_crosswise.native): its values
+against an independent NumPy float64 transform, its gradients, its place in
+jit, vmap and torch.compile, when `method="auto"` takes it, and the fallback
+where it is off or cannot be built."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_crosswise import native
+from keras_crosswise import ops as czops
+from keras_crosswise._validation import MAX_FEATURES
+from keras_crosswise.layers import FastfoodDense
+
+from layer_checks import to_numpy
+from script_runner import run_python
+
+BACKEND = keras.backend.backend()
+NATIVE_BACKENDS = ("jax", "torch")
+on_native_backends = pytest.mark.skipif(
+    BACKEND not in NATIVE_BACKENDS, reason="the native kernel serves JAX and PyTorch"
+)
+SWITCHED_OFF = not native.enabled()
+
+
+def numpy_fwht(x):
+    """x @ H_n over the last axis in float64, by NumPy butterflies (no H)."""
+    x = np.array(x, dtype="float64")
+    n = x.shape[-1]
+    leading = x.shape[:-1]
+    h = 1
+    while h < n:
+        pairs = x.reshape(*leading, n // (2 * h), 2, h)
+        x = np.stack(
+            [pairs[..., 0, :] + pairs[..., 1, :], pairs[..., 0, :] - pairs[..., 1, :]],
+            axis=-2,
+        ).reshape(*leading, n)
+        h *= 2
+    return x
+
+
+def float64_on():
+    return (
+        keras.backend.standardize_dtype(
+            keras.ops.convert_to_tensor(np.zeros(1, "float64")).dtype
+        )
+        == "float64"
+    )
+
+
+def test_numpy_reference_is_the_hadamard_product(rng):
+    import scipy.linalg
+
+    x = rng.standard_normal((3, 64))
+    np.testing.assert_allclose(
+        numpy_fwht(x), x @ scipy.linalg.hadamard(64), rtol=1e-12, atol=1e-12
+    )
+
+
+@on_native_backends
+def test_status_reports_the_kernel_built_and_in_use():
+    found = native.status()
+    if SWITCHED_OFF:
+        assert not found["available"]
+        assert "KERAS_CROSSWISE_NATIVE" in found["reason"]
+        return
+    # The test command builds it (a compiler is on every machine it runs on).
+    assert found["available"], found["reason"]
+    assert found["isa"] in native.ISA_LEVELS
+    assert os.path.exists(found["library"])
+
+
+def test_status_on_tensorflow_says_why():
+    found = native.status("tensorflow")
+    assert not found["available"]
+    assert "keras.ops" in found["reason"]
+
+
+needs_native = pytest.mark.skipif(
+    SWITCHED_OFF or BACKEND not in NATIVE_BACKENDS,
+    reason="the native kernel is off, or not on this backend",
+)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_values_from_2_to_2_to_the_16(dtype, normalize, rng):
+    for log_n in range(1, 17):
+        n = 2**log_n
+        leading = [(3,), (2, 3), (1,), (2, 1, 2)][log_n % 4]
+        x = rng.standard_normal((*leading, n)).astype(dtype)
+        result = to_numpy(czops.fwht(x, normalize=normalize, method="native"))
+        expected = numpy_fwht(x) / (np.sqrt(n) if normalize else 1.0)
+        computed_in = "float64" if dtype == "float64" and float64_on() else "float32"
+        assert result.dtype == computed_in
+        # Relative to the largest output: a float32 sum of n terms.
+        tolerance = 1e-6 if computed_in == "float32" else 1e-13
+        error = np.abs(result - expected).max() / np.abs(expected).max()
+        assert error < tolerance, (n, error)
+
+
+@needs_native
+def test_values_at_the_size_cap(rng):
+    x = rng.standard_normal((1, MAX_FEATURES)).astype("float32")
+    result = to_numpy(czops.fwht(x, method="native"))
+    expected = numpy_fwht(x)
+    assert np.abs(result - expected).max() / np.abs(expected).max() < 1e-6
+
+
+@needs_native
+def test_auto_equals_the_keras_ops_path(rng):
+    for n in (2, 64, 1024, 8192):
+        x = rng.standard_normal((5, n)).astype("float32")
+        fast = to_numpy(czops.fwht(x))
+        portable = to_numpy(czops.fwht(x, method="kronecker"))
+        assert np.abs(fast - portable).max() / np.abs(portable).max() < 1e-6
+
+
+@needs_native
+def test_gradient_is_the_transform_of_the_gradient(rng):
+    n = 256
+    x = rng.standard_normal((4, n)).astype("float32")
+    weights = rng.standard_normal((4, n)).astype("float32")
+    expected = numpy_fwht(weights) / np.sqrt(n)
+    if BACKEND == "jax":
+        import jax
+
+        def loss(v):
+            return (czops.fwht(v, normalize=True, method="native") * weights).sum()
+
+        gradient = np.asarray(jax.jit(jax.grad(loss))(x))
+        # Forward mode and its transpose: the primitive is linear.
+        _, tangent = jax.jvp(
+            lambda v: czops.fwht(v, normalize=True, method="native"), (x,), (weights,)
+        )
+        np.testing.assert_allclose(np.asarray(tangent), expected, rtol=1e-5, atol=1e-5)
+    else:
+        import torch
+
+        v = torch.tensor(x, requires_grad=True)
+        (
+            czops.fwht(v, normalize=True, method="native") * torch.tensor(weights)
+        ).sum().backward()
+        gradient = v.grad.numpy()
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_native
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.vmap and jaxprs")
+def test_jax_vmap_jit_and_what_auto_traces(rng):
+    import jax
+
+    x = rng.standard_normal((3, 4, 32)).astype("float32")
+    for axis in (0, 1):
+        mapped = jax.jit(jax.vmap(lambda v: czops.fwht(v, method="native"), axis, axis))
+        np.testing.assert_allclose(
+            np.asarray(mapped(x)), numpy_fwht(x), rtol=1e-5, atol=1e-5
+        )
+    assert "keras_crosswise_fwht" in str(jax.make_jaxpr(czops.fwht)(x))
+    # A symbolic batch size is an export: the keras.ops path.
+    (batch,) = jax.export.symbolic_shape("b")
+    spec = jax.ShapeDtypeStruct((batch, 32), "float32")
+    assert "keras_crosswise_fwht" not in str(jax.make_jaxpr(czops.fwht)(spec))
+
+
+@needs_native
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.export")
+def test_jax_export_lowers_the_primitive_portably(rng):
+    import jax
+
+    x = rng.standard_normal((4, 128)).astype("float32")
+    exported = jax.export.export(jax.jit(czops.fwht))(x)  # refuses custom calls
+    assert "custom_call" not in exported.mlir_module()
+    restored = jax.export.deserialize(exported.serialize())
+    np.testing.assert_allclose(
+        np.asarray(restored.call(x)), numpy_fwht(x), rtol=1e-5, atol=1e-4
+    )
+
+
+@needs_native
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.library and torch.compile")
+def test_torch_op_passes_opcheck_and_compiles_in_one_graph(rng):
+    import torch
+    from torch.library import opcheck
+
+    from keras_crosswise.native import _torch
+
+    for dtype in (torch.float32, torch.float64):
+        sample = torch.randn(3, 2, 16, dtype=dtype, requires_grad=True)
+        results = opcheck(_torch.op(), (sample, 0.25))
+        assert set(results.values()) == {"SUCCESS"}, results
+    graphs = []
+
+    def record(graph, example_inputs):
+        graphs.append(str(graph.graph))
+        return graph.forward
+
+    x = torch.tensor(rng.standard_normal((4, 64)).astype("float32"))
+    compiled = torch.compile(
+        lambda v: czops.fwht(v) * 2, backend=record, fullgraph=True
+    )
+    np.testing.assert_allclose(
+        compiled(x).numpy(), 2 * numpy_fwht(x.numpy()), rtol=1e-5, atol=1e-4
+    )
+    assert any("keras_crosswise.fwht" in graph for graph in graphs), graphs
+
+    class Transform(torch.nn.Module):
+        def forward(self, v):
+            return czops.fwht(v)
+
+    # torch.export keeps the keras.ops path: its program has no custom op.
+    program = torch.export.export(Transform(), (x,))
+    assert "keras_crosswise" not in str(program.graph)
+    np.testing.assert_allclose(
+        program.module()(x).numpy(), numpy_fwht(x.numpy()), rtol=1e-5, atol=1e-4
+    )
+
+
+@needs_native
+def test_fastfood_dense_trains_and_matches_the_portable_path(rng):
+    x = rng.standard_normal((32, 40)).astype("float32")
+    y = rng.standard_normal((32, 24)).astype("float32")
+    layer = FastfoodDense(24, seed=3)
+    model = keras.Sequential([keras.Input((40,)), layer])
+    native_out = to_numpy(layer.fastfood_projection(x))
+    from keras_crosswise.ops.fastfood import fastfood
+
+    padded = np.zeros((32, 64), "float32")
+    padded[:, :40] = x
+    portable = to_numpy(
+        fastfood(
+            padded,
+            layer.signs,
+            layer.permutation,
+            layer.gaussian,
+            method="kronecker",
+        )
+    )[:, :24] * to_numpy(layer.row_scale)
+    assert np.abs(native_out - portable).max() / np.abs(portable).max() < 1e-6
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_native_method_refused_where_it_cannot_run():
+    if BACKEND in NATIVE_BACKENDS and not SWITCHED_OFF:
+        pytest.skip("it runs here")
+    with pytest.raises(ValueError, match="`method='native'`"):
+        czops.fwht(np.ones((2, 8), "float32"), method="native")
+
+
+FALLBACK = """
+import keras, numpy as np
+from keras_crosswise import native, ops
+found = native.status()
+assert not found["available"], found
+print("REASON", found["reason"])
+x = np.random.default_rng(0).standard_normal((3, 64)).astype("float32")
+print("SUM", float(np.abs(keras.ops.convert_to_numpy(ops.fwht(x))).sum()))
+"""
+
+
+@on_native_backends
+@pytest.mark.parametrize(
+    "environment, reason",
+    [
+        ({"KERAS_CROSSWISE_NATIVE": "0"}, "KERAS_CROSSWISE_NATIVE"),
+        ({"CC": "/nonexistent/cc", "CXX": "/nonexistent/c++"}, "compiler"),
+    ],
+    ids=["switched-off", "no-compiler"],
+)
+def test_falls_back_to_keras_ops(environment, reason, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path / "cache"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = run_python(["-c", FALLBACK], BACKEND)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert reason in result.stdout
+    assert "SUM" in result.stdout
+    assert not (tmp_path / "cache").exists() or not any(
+        (tmp_path / "cache").glob("*.so")
+    )
+
+
+def test_a_bad_isa_name_is_refused(tmp_path, monkeypatch):
+    if BACKEND not in NATIVE_BACKENDS:
+        pytest.skip("only JAX and PyTorch load the kernel")
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE_ISA", "sse9")
+    monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path))
+    result = run_python(
+        ["-c", "from keras_crosswise import native; print(native.status())"], BACKEND
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "KERAS_CROSSWISE_NATIVE_ISA must be one of" in result.stdout
+
+
+@on_native_backends
+@pytest.mark.skipif(SWITCHED_OFF, reason="the native kernel is off")
+@pytest.mark.parametrize("isa", ["portable", "avx2", "avx512"])
+def test_every_instruction_set_this_cpu_runs(isa, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE_ISA", isa)
+    script = (
+        "import numpy as np, keras\n"
+        "from keras_crosswise import native, ops\n"
+        "print('ISA', native.status()['isa'])\n"
+        "rng = np.random.default_rng(1)\n"
+        "for k in range(1, 15):\n"
+        "    x = rng.standard_normal((3, 2**k))\n"
+        "    for dtype in ('float32', 'float64'):\n"
+        "        y = ops.fwht(x.astype(dtype), method='native')\n"
+        "        y = keras.ops.convert_to_numpy(y)\n"
+        "        np.save(f'{sys.argv[1]}/{dtype}-{k}.npy', y)\n"
+        "        np.save(f'{sys.argv[1]}/x-{k}.npy', x)\n"
+    )
+    result = run_python(["-c", "import sys\n" + script, tmp_path], BACKEND)
+    assert result.returncode == 0, result.stderr[-3000:]
+    used = result.stdout.split("ISA ")[1].split()[0]
+    if used != isa:  # this CPU runs less: the widest it runs instead
+        assert native.ISA_LEVELS.index(used) < native.ISA_LEVELS.index(isa)
+        pytest.skip(f"this CPU runs {used}, not {isa}")
+    for k in range(1, 15):
+        x = np.load(tmp_path / f"x-{k}.npy")
+        expected = numpy_fwht(x)
+        for dtype in ("float32", "float64"):
+            y = np.load(tmp_path / f"{dtype}-{k}.npy")
+            tolerance = 1e-6 if y.dtype == np.float32 else 1e-13
+            assert np.abs(y - expected).max() / np.abs(expected).max() < tolerance
