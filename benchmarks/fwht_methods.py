@@ -8,7 +8,10 @@ factor 4 .. 128). Also times `x * c` (an elementwise multiply of the same
 tensor, the memory floor) and reports each method against it, and how far the
 rule of `method="auto"` (`keras_crosswise.ops.hadamard.auto_method`) is from
 the fastest method at each size: `rule / fastest`, and its worst value at
-n >= 256 for `--rule-batch` rows (the rule's goal: at most 1.2).
+n >= 256 for `--rule-batch` rows (the rule's goal: at most 1.2). On JAX and
+PyTorch on a CPU, the native C kernel (`method="native"`, what `"auto"`
+runs there) is timed beside them; the rule and "fastest" concern the
+portable `keras.ops` methods, which every export and TensorFlow run.
 Writes docs/benchmarks/fwht_methods_<backend>_<device>.json.
 Run per backend: KERAS_BACKEND=jax python benchmarks/fwht_methods.py
     [--batches 1 32 256 4096] [--quick]
@@ -19,6 +22,7 @@ import pathlib
 
 import keras
 
+from keras_crosswise import native
 from keras_crosswise.ops import fwht
 from keras_crosswise.ops.hadamard import (
     device_kind,
@@ -41,9 +45,11 @@ def kronecker_name(n, max_factor):
     return "kronecker " + "x".join(map(str, kronecker_factors(n, max_factor)))
 
 
-def candidates(n):
+def candidates(n, with_native):
     """name -> (method, max_factor), one per distinct computation."""
     found = {"butterfly": ("butterfly", None)}
+    if with_native:
+        found["native"] = ("native", None)
     if n <= 4096:
         found["matmul"] = ("matmul", None)
     for max_factor in (4, 8, 16, 32, 64, 128):
@@ -51,14 +57,14 @@ def candidates(n):
     return found
 
 
-def measure(n, batch, repeats):
+def measure(n, batch, repeats, with_native):
     x = keras.ops.convert_to_tensor(random_inputs((batch, n)))
     scale = keras.ops.convert_to_tensor(random_inputs((n,), seed=1))
     functions = {
         name: compile_function(
             lambda v, m=method, f=factor: fwht(v, method=m, max_factor=f)
         )
-        for name, (method, factor) in candidates(n).items()
+        for name, (method, factor) in candidates(n, with_native).items()
     }
     functions["x * c"] = compile_function(lambda v: v * scale)
     return interleaved_medians(
@@ -77,21 +83,24 @@ def main():
     if args.quick:
         args.batches, args.max_log_n, args.repeats = [args.rule_batch], 8, 2
     backend, device = keras.backend.backend(), device_kind()
+    found = native.status()
+    with_native = found["available"] and device == "cpu"
     print(f"backend {backend}, device {device}; microseconds, median of {args.repeats}")
-    seconds, fastest_at, rule_ratios = {}, {}, {}
+    print(f"native kernel: {found['isa'] if with_native else found['reason']}")
+    seconds, fastest_at, rule_ratios, native_ratios = {}, {}, {}, {}
     for batch in args.batches:
         print(f"\nbatch {batch}")
         print(
-            f"{'n':>6s}  {'x * c':>9s}  {'auto':>9s}  {'fastest':>9s}  "
-            "rule / fastest  fastest method"
+            f"{'n':>6s}  {'x * c':>9s}  {'native':>9s}  {'rule':>9s}  {'fastest':>9s}  "
+            "rule / fastest  fastest keras.ops method"
         )
         for log_n in range(4, args.max_log_n + 1):
             n = 2**log_n
             if batch * n > MAX_ELEMENTS:
                 continue
-            times = measure(n, batch, args.repeats)
+            times = measure(n, batch, args.repeats, with_native)
             seconds[f"{batch}x{n}"] = times
-            methods = {k: v for k, v in times.items() if k != "x * c"}
+            methods = {k: v for k, v in times.items() if k not in ("x * c", "native")}
             fastest = min(methods, key=methods.get)
             method, max_factor = resolve_method(n)
             auto_name = kronecker_name(n, max_factor) if max_factor else method
@@ -99,8 +108,15 @@ def main():
             if batch == args.rule_batch:
                 fastest_at[str(n)] = fastest
                 rule_ratios[str(n)] = ratio
+            native_time = times.get("native", float("nan"))
+            if with_native:
+                native_ratios[f"{batch}x{n}"] = {
+                    "native_over_floor": native_time / times["x * c"],
+                    "rule_over_floor": methods[auto_name] / times["x * c"],
+                    "fastest_keras_ops_over_native": methods[fastest] / native_time,
+                }
             print(
-                f"{n:6d}  {times['x * c'] * 1e6:9.1f}  "
+                f"{n:6d}  {times['x * c'] * 1e6:9.1f}  {native_time * 1e6:9.1f}  "
                 f"{methods[auto_name] * 1e6:9.1f}  "
                 f"{methods[fastest] * 1e6:9.1f}  {ratio:14.2f}  {fastest} "
                 f"({methods[fastest] / times['x * c']:.1f}x x * c; auto: {auto_name})",
@@ -120,6 +136,10 @@ def main():
             "seconds": seconds,
             "fastest_at_rule_batch": fastest_at,
             "rule_over_fastest": rule_ratios,
+            "native": {
+                "isa": found["isa"] if with_native else None,
+                "ratios": native_ratios,
+            },
         },
     )
 

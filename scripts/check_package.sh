@@ -6,7 +6,8 @@
 # 3. a fresh venv gets the wheel with only its core and [jax] dependencies at the
 #    lowest versions allowed (requirements/lowest.txt as constraints) and runs
 #    scripts/smoke_test.py outside the repository; then the [sklearn] extra at its
-#    floor, and the smoke test of McKernelSampler.
+#    floor, and the smoke test of McKernelSampler;
+# 4. with no C compiler, the native kernel reports why and fwht runs on keras.ops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -33,3 +34,15 @@ cd "$work"  # away from the checkout: import the installed wheel
 KERAS_BACKEND=jax "$work/venv/bin/python" "$root/scripts/smoke_test.py"
 "${pip[@]}" "$wheel[jax,sklearn]" -c "$root/requirements/lowest.txt"
 KERAS_BACKEND=jax "$work/venv/bin/python" "$root/scripts/smoke_test.py" --sklearn
+# The native kernel is optional: with no C compiler (and this JAX floor has no
+# jax.ffi either) the installed wheel reports why and runs the keras.ops path.
+KERAS_BACKEND=jax CC=/nonexistent/cc CXX=/nonexistent/c++ \
+  KERAS_CROSSWISE_CACHE="$work/native-cache" "$work/venv/bin/python" - <<'PY'
+import numpy as np
+from keras_crosswise import native, ops
+found = native.status()
+assert not found["available"], found
+x = np.random.default_rng(0).standard_normal((2, 8)).astype("float32")
+assert np.allclose(np.asarray(ops.fwht(ops.fwht(x))), 8 * x, atol=1e-5)
+print("native kernel unavailable, as expected:", found["reason"])
+PY

@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 BACKENDS=${BACKENDS:-"tensorflow jax torch"}
+reports=$(mktemp -d)
+# The native Walsh-Hadamard kernel is built afresh for this run (first use).
+export KERAS_CROSSWISE_CACHE="$reports/native-cache"
 stage_start=$SECONDS
 done_in() { echo "== $1: done in $(( SECONDS - stage_start )) s"; stage_start=$SECONDS; }
 
@@ -22,7 +25,6 @@ echo "== ruff"
 done_in "ruff"
 
 # The packaging check (its own fresh venv) runs beside the zoo and the passes.
-reports=$(mktemp -d)
 bash scripts/check_package.sh > "$reports/package.log" 2>&1 &
 package_pid=$!
 
@@ -42,16 +44,22 @@ done_in "zoo"
 
 # Two lanes, one per core: JAX's pass (the longest) beside TensorFlow's then
 # PyTorch's. Each pass writes its own log, printed whole when it ends.
-LANES=${LANES:-"jax;tensorflow torch"}
+LANES=${LANES:-"jax;tensorflow torch torch-portable"}
 INDEPENDENT_IN=${INDEPENDENT_IN:-jax}  # the pass that runs backend-independent tests
 case " $BACKENDS " in *" $INDEPENDENT_IN "*) ;; *) INDEPENDENT_IN=${BACKENDS%% *} ;; esac
+# PASS "torch-portable": the transform's tests on PyTorch with the native
+# kernel off (KERAS_CROSSWISE_NATIVE=0), the keras.ops path it falls back to.
+PORTABLE_TESTS=(tests/test_fwht.py tests/test_native.py tests/test_fastfood_dense.py
+  tests/test_mckernel.py tests/test_torch_compile.py)
 run_pass() {
-  local backend=$1 independent=0 start=$SECONDS
+  local backend=$1 independent=0 start=$SECONDS native=1 tests=()
   shift
   [ "$backend" = "$INDEPENDENT_IN" ] && independent=1
-  KERAS_BACKEND=$backend CROSSWISE_BACKEND_INDEPENDENT=$independent \
+  case $backend in *-portable) native=0 independent=0 tests=("${PORTABLE_TESTS[@]}") ;; esac
+  KERAS_BACKEND=${backend%-portable} CROSSWISE_BACKEND_INDEPENDENT=$independent \
+    KERAS_CROSSWISE_NATIVE=$native \
     .venv/bin/python -m pytest -p no:cacheprovider --basetemp="$reports/tmp-$backend" \
-    --junitxml="$reports/$backend.xml" "$@" > "$reports/$backend.log" 2>&1
+    --junitxml="$reports/$backend.xml" "$@" "${tests[@]}" > "$reports/$backend.log" 2>&1
   local status=$?
   echo "$status" > "$reports/$backend.status"
   { echo "== pytest, KERAS_BACKEND=$backend"; cat "$reports/$backend.log"
@@ -62,15 +70,18 @@ IFS=';' read -ra lanes <<< "$LANES"
 for lane in "${lanes[@]}"; do
   (
     for backend in $lane; do
-      case " $BACKENDS " in *" $backend "*) run_pass "$backend" "$@" ;; esac
+      case " $BACKENDS " in *" ${backend%-portable} "*) run_pass "$backend" "$@" ;; esac
     done
   ) &
   lane_pids+=($!)
 done
 wait "${lane_pids[@]}"
 failed=()
-for backend in $BACKENDS; do
-  [ "$(cat "$reports/$backend.status" 2>/dev/null)" = 0 ] || failed+=("$backend")
+for lane in "${lanes[@]}"; do
+  for backend in $lane; do
+    case " $BACKENDS " in *" ${backend%-portable} "*) ;; *) continue ;; esac
+    [ "$(cat "$reports/$backend.status" 2>/dev/null)" = 0 ] || failed+=("$backend")
+  done
 done
 done_in "pytest, all passes"
 echo "== package: build, twine check, the wheel at the lowest allowed versions"

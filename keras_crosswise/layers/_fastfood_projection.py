@@ -169,13 +169,15 @@ class FastfoodProjection:
             scale_name=scale_name,
         )
 
-    def fastfood_projection(self, inputs):
+    def fastfood_projection(self, inputs, factor=1.0):
         """`S H G Pi H B x` of shape `(..., outputs)`: the input zero-padded to
         n, the blocks' outputs concatenated and trimmed. Computed in float32
-        (float64 for a float64 layer)."""
+        (float64 for a float64 layer). `factor` (a scalar, or a scalar
+        tensor) multiplies S before S multiplies the rows: one pass over
+        the outputs fewer than multiplying them after."""
         x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
         mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
-        return mixed[..., : self.fastfood_outputs] * self.row_scale
+        return mixed[..., : self.fastfood_outputs] * (self.row_scale * factor)
 
     def load_own_variables(self, store):
         super().load_own_variables(store)

@@ -173,7 +173,7 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
     def linear(self, inputs):
         """S H G Pi H B x, without bias and activation, in float32 (float64
         for a float64 layer)."""
-        return self.fastfood_projection(inputs) * self.normalization
+        return self.fastfood_projection(inputs, self.normalization)
 
     @classmethod
     def from_dense(cls, dense, seed=None):

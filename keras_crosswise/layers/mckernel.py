@@ -180,12 +180,13 @@ class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
     def projection(self, inputs):
         """Z_hat x of shape `(..., num_features)`, in float32 (float64 for a
         float64 layer)."""
-        projected = self.fastfood_projection(inputs)
         if self.trainable_sigma:
             inverse_sigma = ops.exp(-self.log_sigma)
         else:
             inverse_sigma = 1.0 / self.sigma
-        return projected * (inverse_sigma / float(np.sqrt(self.padded_dim)))
+        return self.fastfood_projection(
+            inputs, inverse_sigma / float(np.sqrt(self.padded_dim))
+        )
 
     def call(self, inputs):
         inputs = densified(inputs)  # sparse inputs: the transforms need all

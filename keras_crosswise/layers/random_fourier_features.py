@@ -192,8 +192,8 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
             projected = ops.matmul(x, self.unscaled_kernel)
         else:
             # Rows of C H G Pi H B / sqrt(n) are the unit-scale frequencies.
-            projected = self.fastfood_projection(inputs) / float(
-                np.sqrt(self.padded_dim)
+            projected = self.fastfood_projection(
+                inputs, 1.0 / float(np.sqrt(self.padded_dim))
             )
         outputs = ops.cos(projected / self.kernel_scale + self.bias)
         return ops.cast(outputs, self.compute_dtype)

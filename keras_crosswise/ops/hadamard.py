@@ -238,12 +238,38 @@ def _native_kernel(x, backend):
             return None
         if torch.compiler.is_exporting():
             return None
-        if not torch.compiler.is_compiling() and native.core().library is not None:
-            native.status("torch")  # defines the op, once
         from keras_crosswise.native import _torch
 
-        return _torch.op()  # None if never loaded before a compiled call
+        if _torch.op() is None and not torch.compiler.is_compiling():
+            native.status("torch")  # builds and defines the op, once
+        return None if _torch.op() is None else _torch.fwht
     return None
+
+
+def _eager_torch_native(x, normalize):
+    """The native kernel on an eager float32/float64 CPU torch tensor that
+    needs no gradient, with none of `fwht`'s checks and casts (they cost
+    more than the transform below n = 4096); `None` where that is not the
+    case or the kernel is not loaded."""
+    import torch
+
+    from keras_crosswise.native import _torch
+
+    if (
+        _torch.op() is None
+        or type(x) is not torch.Tensor
+        or x.dtype not in (torch.float32, torch.float64)
+        or x.device.type != "cpu"
+        or x.dim() == 0
+        or (x.requires_grad and torch.is_grad_enabled())
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+    ):
+        return None
+    n = x.shape[-1]
+    if not is_power_of_two(n):
+        return None  # fwht's own error
+    return _torch.run(x, float(1.0 / np.sqrt(n)) if normalize else 1.0)
 
 
 def portable_transform(x, scale):
@@ -329,6 +355,10 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     >>> print(keras.ops.convert_to_numpy(fwht(keras.ops.array([1.0, 0.0, 1.0, 0.0]))))
     [2. 2. 0. 0.]
     """
+    if method in ("auto", "native") and keras.backend.backend() == "torch":
+        result = _eager_torch_native(x, normalize)
+        if result is not None:
+            return result
     (x,) = as_tensors(x)
     check_method(method, max_factor)
     shape = ops.shape(x)

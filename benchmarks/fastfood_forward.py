@@ -1,0 +1,112 @@
+"""One FastfoodDense forward against the memory floor and Dense, per backend.
+
+Times, interleaved in one process (median of repeats), on a `(batch, width)`
+float32 input: `x * c` (an elementwise multiply, the memory floor), the
+layer's forward (jit-compiled on JAX and TensorFlow, eager with no gradient
+on PyTorch, as `predict` runs it), and a `Dense(width)` forward; for each
+`fwht` path the backend has on this device: the native kernel where it is
+built (`method="auto"` on a CPU under JAX and PyTorch) and the `keras.ops`
+path (`KERAS_CROSSWISE_NATIVE=0` in a second process would give the same).
+Writes docs/benchmarks/fastfood_forward_<backend>.json.
+
+    KERAS_BACKEND=jax taskset -c 0 python benchmarks/fastfood_forward.py
+"""
+
+import argparse
+import contextlib
+import pathlib
+from unittest import mock
+
+import keras
+
+from keras_crosswise import native
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import hadamard
+
+from harness.timing import (
+    add_output_arguments,
+    compile_function,
+    interleaved_medians,
+    random_inputs,
+    write_json,
+)
+
+
+@contextlib.contextmanager
+def keras_ops_path():
+    """The layer's transforms on the `keras.ops` path, as with the native
+    kernel off."""
+    with (
+        mock.patch.object(hadamard, "_native_kernel", lambda x, backend: None),
+        mock.patch.object(hadamard, "_eager_torch_native", lambda x, normalize: None),
+    ):
+        yield
+
+
+def forward(model):
+    if keras.backend.backend() == "torch":
+        import torch
+
+        def call(x):
+            with torch.no_grad():
+                return model(x)
+
+        return call
+    return compile_function(lambda x: model(x))
+
+
+def measure(width, batch, repeats):
+    x = keras.ops.convert_to_tensor(random_inputs((batch, width)))
+    c = keras.ops.convert_to_tensor(random_inputs((width,), seed=1))
+    fastfood = keras.Sequential([keras.Input((width,)), FastfoodDense(width, seed=0)])
+    dense = keras.Sequential([keras.Input((width,)), keras.layers.Dense(width)])
+    floor = compile_function(lambda v: v * c)
+    dense_forward, fastfood_forward = forward(dense), forward(fastfood)
+    candidates = {"x * c": lambda: floor(x), "Dense": lambda: dense_forward(x)}
+    native_on = native.status()["available"] and hadamard.device_kind() == "cpu"
+    if native_on:
+        candidates["FastfoodDense, native"] = lambda: fastfood_forward(x)
+    with keras_ops_path():
+        portable = forward(fastfood)  # traced on its first call, inside the patch
+
+    def portable_call():
+        with keras_ops_path():  # PyTorch's eager calls decide per call
+            return portable(x)
+
+    candidates["FastfoodDense, keras.ops"] = portable_call
+    return interleaved_medians(candidates, repeats)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_output_arguments(parser)
+    parser.add_argument("--widths", type=int, nargs="*", default=[1024, 4096])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    if args.quick:
+        args.widths, args.repeats = [256], 3
+    backend = keras.backend.backend()
+    found = native.status()
+    print(f"backend {backend}; native kernel: {found['isa'] or found['reason']}")
+    print(f"batch {args.batch}; milliseconds, median of {args.repeats}; x floor")
+    results = {}
+    for width in args.widths:
+        times = measure(width, args.batch, args.repeats)
+        floor = times["x * c"]
+        results[str(width)] = {
+            "seconds": times,
+            "over_floor": {name: t / floor for name, t in times.items()},
+        }
+        cells = ", ".join(
+            f"{name} {t * 1e3:.3f} ms ({t / floor:.1f}x)" for name, t in times.items()
+        )
+        print(f"width {width}: {cells}", flush=True)
+    write_json(
+        pathlib.Path(args.out) / f"fastfood_forward_{backend}.json",
+        {"batch": args.batch, "native_isa": found["isa"], "widths": results},
+    )
+
+
+if __name__ == "__main__":
+    main()
