@@ -47,6 +47,7 @@ from harness.encoder import (
     classifier,
     load_asset,
     load_record,
+    pooling,
     set_weight_arrays,
     write_text_atomically,
 )
@@ -117,7 +118,9 @@ class Runner:
     def model(self, classes, seed, pretrained=True):
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        model = classifier(self.record["backbone"], classes, DROPOUT)
+        model = classifier(
+            self.record["backbone"], classes, DROPOUT, pooling(self.record)
+        )
         if pretrained:
             set_weight_arrays(model, self.arrays, skip=("head",))
         return model

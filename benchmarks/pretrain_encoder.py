@@ -72,6 +72,67 @@ def data(streams, names, chunk, steps, seed=SEED):
     return text.encoder_inputs(rows), labels
 
 
+PREDICTIONS = 10  # masked positions per 64-token snippet (15%)
+MASK = text.SPECIAL.index("[MASK]")
+
+
+def masked(rows, rng, vocabulary):
+    """BERT's masking of `[CLS]`-led rows: PREDICTIONS positions per row
+    (never `[CLS]`), 80% replaced by `[MASK]`, 10% by a random token, 10%
+    kept. Returns (inputs with `mask_positions`, labels)."""
+    count, length = rows.shape
+    positions = np.sort(
+        np.argsort(rng.random((count, length - 1)), axis=1)[:, :PREDICTIONS] + 1,
+        axis=1,
+    ).astype("int32")
+    labels = np.take_along_axis(rows, positions, axis=1)
+    draw = rng.random((count, PREDICTIONS))
+    replaced = np.where(
+        draw < 0.8,
+        MASK,
+        np.where(
+            draw < 0.9,
+            rng.integers(len(text.SPECIAL), vocabulary, labels.shape),
+            labels,
+        ),
+    )
+    corrupted = rows.copy()
+    np.put_along_axis(corrupted, positions, replaced.astype("int32"), axis=1)
+    inputs = text.encoder_inputs(corrupted)
+    inputs["mask_positions"] = positions
+    return inputs, labels
+
+
+def mlm_data(streams, names, chunk, steps, vocabulary, seed=SEED):
+    """Masked snippets of `steps` batches, units drawn by their token count."""
+    rng = np.random.default_rng([seed, chunk])
+    sizes = np.array([len(streams[n]) for n in names], dtype="float64")
+    units = rng.choice(len(names), steps * BATCH, p=sizes / sizes.sum())
+    rows = np.concatenate([text.snippets(streams[names[u]], 1, rng) for u in units])
+    return masked(rows, rng, vocabulary)
+
+
+def masked_language_model(backbone_config):
+    """The BertBackbone "encoder" with keras-hub's MaskedLMHead. Its output
+    projection is its own, not tied to the token embedding: a tied head
+    does not reload from a `.keras` checkpoint (keras-hub 0.32)."""
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(**backbone_config, name="encoder")
+    inputs = {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "segment_ids", "padding_mask")
+    }
+    positions = keras.Input((PREDICTIONS,), dtype="int32", name="mask_positions")
+    sequence = backbone(inputs)["sequence_output"]
+    logits = keras_hub.layers.MaskedLMHead(
+        vocabulary_size=backbone_config["vocabulary_size"],
+        intermediate_activation="gelu",
+        name="mlm_head",
+    )(sequence, mask_positions=positions)
+    return keras.Model({**inputs, "mask_positions": positions}, logits)
+
+
 def schedule(total):
     warmup = max(1, total // 20)
     return keras.optimizers.schedules.CosineDecay(
@@ -117,6 +178,12 @@ def main():
     parser.add_argument("--checkpoints", default=None, help="default: OUT/../NAME.ckpt")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--fast", action="store_true", help="a tiny run, seconds")
+    parser.add_argument(
+        "--objective",
+        choices=("supervised", "mlm"),
+        default="supervised",
+        help="which-unit classification, or masked language modelling",
+    )
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     checkpoints = pathlib.Path(args.checkpoints or out.with_suffix(".ckpt"))
@@ -130,21 +197,43 @@ def main():
         "max_sequence_length": text.LENGTH,
         "dropout": 0.1,
     }
+    mlm = args.objective == "mlm"
+    vocabulary = tokenizer.get_vocab_size()
+    if mlm:  # validation: the held-out snippets, masked once
+        validation = masked(
+            validation[0]["token_ids"], np.random.default_rng([SEED, 7]), vocabulary
+        )
     state_path, model_path = checkpoints / "state.json", checkpoints / "model.keras"
     if state_path.exists():
         state = json.loads(state_path.read_text())
-        if state["total"] != total or state["backbone"] != backbone:
+        if (
+            state["total"] != total
+            or state["backbone"] != backbone
+            or state.get("objective", "supervised") != args.objective
+        ):
             raise SystemExit(f"{checkpoints} holds another run: remove it first")
         model = keras.saving.load_model(model_path)
         print(f"resuming at step {state['step']}", flush=True)
     else:
         keras.utils.set_random_seed(SEED)
-        model = compiled(classifier(backbone, len(names)), total)
-        state = {"total": total, "backbone": backbone, "step": 0, "curve": []}
+        network = (
+            masked_language_model(backbone) if mlm else classifier(backbone, len(names))
+        )
+        model = compiled(network, total)
+        state = {
+            "total": total,
+            "backbone": backbone,
+            "objective": args.objective,
+            "step": 0,
+            "curve": [],
+        }
     while state["step"] < total:
         chunk = state["step"] // chunk_steps
         steps = min(chunk_steps, total - state["step"])
-        x, y = data(train, names, chunk, steps)
+        if mlm:
+            x, y = mlm_data(train, names, chunk, steps, vocabulary)
+        else:
+            x, y = data(train, names, chunk, steps)
         history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         loss, accuracy = model.evaluate(*validation, batch_size=256, verbose=0)
         state["step"] += steps
@@ -161,31 +250,44 @@ def main():
         write_atomically(model_path, model.save)
         write_text_atomically(state_path, json.dumps(state, indent=1))
     final = state["curve"][-1]
+    if mlm:
+        objective = (
+            f"masked language modelling: {PREDICTIONS} of the {text.LENGTH} tokens "
+            "of a snippet masked (80% [MASK], 10% random, 10% kept)"
+        )
+        metric_name = "masked-token accuracy (held-out 10% of each unit)"
+        chance = 1 / vocabulary
+    else:
+        objective = (
+            f"supervised: which of {len(names)} standard-library units a "
+            f"{text.LENGTH}-token snippet comes from"
+        )
+        metric_name = "validation accuracy (held-out 10% of each unit)"
+        chance = 1 / len(names)
     record = {
         "backbone": {**backbone},
         "parameters": int(model.get_layer("encoder").count_params()),
-        "classes": names,
+        "classes": [] if mlm else names,
+        "pooling": "mean" if mlm else "cls",
         "corpus": corpus,
         "held_out": {
             "packages": list(text.HELD_OUT_PACKAGES),
             "modules": list(text.HELD_OUT_MODULES),
         },
-        "objective": (
-            f"supervised: which of {len(names)} standard-library units a "
-            f"{text.LENGTH}-token snippet comes from"
-        ),
+        "objective": objective,
         "pretraining_metric": final["validation_accuracy"],
-        "pretraining_metric_name": "validation accuracy (held-out 10% of each unit)",
+        "pretraining_metric_name": metric_name,
         "steps": total,
         "batch": BATCH,
         "curve": state["curve"],
         "backend": keras.backend.backend(),
-        "chance": 1 / len(names),
+        "chance": chance,
     }
-    save_asset(out, model, tokenizer, record)
+    # The asset keeps the encoder; the MLM head is pretraining's alone.
+    save_asset(out, model.get_layer("encoder") if mlm else model, tokenizer, record)
     print(
         f"{out}: {record['parameters']:,} encoder parameters, validation accuracy "
-        f"{final['validation_accuracy']:.3f} (chance {1 / len(names):.3f}) after "
+        f"{final['validation_accuracy']:.3f} (chance {chance:.3f}) after "
         f"{total} steps, {math.ceil(final['seconds'])} s in all",
         flush=True,
     )

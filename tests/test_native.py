@@ -220,6 +220,41 @@ def test_torch_op_passes_opcheck_and_compiles_in_one_graph(rng):
 
 
 @needs_native
+@pytest.mark.parametrize("gradient", [False, True])
+def test_fastfood_op_against_numpy_with_blocks(gradient, rng):
+    """`ops.fastfood`: on PyTorch with no gradient the native kernel does
+    permutation, diagonal and transform in one pass (`fastfood_step`)."""
+    fastfood_module = __import__("keras_crosswise.ops.fastfood", fromlist=["_"])
+    for n in (2, 8, 64, 1024):
+        blocks = 3
+        x = rng.standard_normal((4, 2, n)).astype("float32")
+        signs = rng.standard_normal((blocks, n)).astype("float32")
+        gaussian = rng.standard_normal((blocks, n)).astype("float32")
+        permutation = np.stack([rng.permutation(n) for _ in range(blocks)])
+        hadamard = numpy_fwht(np.eye(n))
+        expected = np.concatenate(
+            [
+                (((x * signs[b]) @ hadamard)[..., permutation[b]] * gaussian[b])
+                @ hadamard
+                for b in range(blocks)
+            ],
+            axis=-1,
+        )
+        tensors = [keras.ops.convert_to_tensor(a) for a in (x, signs, gaussian)]
+        if BACKEND == "torch":
+            for tensor in tensors:
+                tensor.requires_grad_(gradient)
+            fused = fastfood_module._fused_step("auto", *tensors)
+            assert (fused is None) == gradient
+        result = czops.fastfood(
+            tensors[0], tensors[1], permutation.astype("int32"), tensors[2]
+        )
+        result = to_numpy(result.detach() if BACKEND == "torch" else result)
+        error = np.abs(result - expected).max() / np.abs(expected).max()
+        assert error < 1e-6, (n, error)
+
+
+@needs_native
 def test_fastfood_dense_trains_and_matches_the_portable_path(rng):
     x = rng.standard_normal((32, 40)).astype("float32")
     y = rng.standard_normal((32, 24)).astype("float32")

@@ -25,9 +25,11 @@ ARCHITECTURE = {  # keras-hub BertBackbone arguments, but the vocabulary size
 TINY = {"num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32}
 
 
-def classifier(backbone_config, classes, dropout=None):
+def classifier(backbone_config, classes, dropout=None, pooling="cls"):
     """A keras-hub BertBackbone from `backbone_config` with a `head` Dense of
-    `classes` logits on its pooled `[CLS]` output."""
+    `classes` logits on its pooled `[CLS]` output (`pooling="cls"`) or on the
+    mean of its sequence output (`"mean"`: an encoder pretrained by masked
+    language modelling, which never trains `[CLS]` or the pooler)."""
     import keras_hub
 
     config = dict(backbone_config)
@@ -38,7 +40,13 @@ def classifier(backbone_config, classes, dropout=None):
         name: keras.Input((None,), dtype="int32", name=name)
         for name in ("token_ids", "segment_ids", "padding_mask")
     }
-    features = backbone(inputs)["pooled_output"]
+    outputs = backbone(inputs)
+    if pooling == "mean":
+        features = keras.layers.GlobalAveragePooling1D(name="mean_pool")(
+            outputs["sequence_output"]
+        )
+    else:
+        features = outputs["pooled_output"]
     logits = keras.layers.Dense(classes, name="head")(features)
     return keras.Model(inputs, logits, name="stdlib_classifier")
 
@@ -85,18 +93,28 @@ def save_asset(folder, model, tokenizer, record):
     write_text_atomically(folder / "encoder.json", json.dumps(record, indent=1) + "\n")
 
 
+def pooling(record):
+    """How the asset's classifier pools: `"cls"` unless the record says."""
+    return record.get("pooling", "cls")
+
+
 def load_record(folder=ASSET):
     """The asset's `encoder.json`: config, classes, corpus, curve."""
     return json.loads((pathlib.Path(folder) / "encoder.json").read_text())
 
 
 def load_asset(folder=ASSET, dropout=None):
-    """(classifier with the pretrained weights, tokenizer, record)."""
+    """(classifier with the pretrained weights, tokenizer, record). An
+    encoder pretrained without classes (masked language modelling) comes
+    with a one-logit head at its initial values."""
     from tokenizers import Tokenizer
 
     folder = pathlib.Path(folder)
     record = load_record(folder)
-    model = classifier(record["backbone"], len(record["classes"]), dropout)
+    classes = record.get("classes") or []
+    model = classifier(
+        record["backbone"], max(1, len(classes)), dropout, pooling(record)
+    )
     with np.load(folder / "weights.npz") as arrays:
-        set_weight_arrays(model, dict(arrays))
+        set_weight_arrays(model, dict(arrays), skip=() if classes else ("head",))
     return model, Tokenizer.from_file(str(folder / "tokenizer.json")), record

@@ -195,16 +195,21 @@ def _isa_wanted():
 
 def _open(path):
     library = ctypes.CDLL(str(path))
-    for name in ("crosswise_fwht_f32", "crosswise_fwht_f64"):
-        function = getattr(library, name)  # (src, dst, rows, n, scale) -> status
-        function.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_int64,
-            ctypes.c_int64,
+    sizes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+    for suffix in ("f32", "f64"):
+        # (src, dst, rows, n, scale) -> status
+        plain = getattr(library, f"crosswise_fwht_{suffix}")
+        plain.argtypes, plain.restype = [*sizes, ctypes.c_double], ctypes.c_int
+        # (src, dst, rows, n, scale, diagonal, permutation, blocks) -> status
+        step = getattr(library, f"crosswise_fastfood_step_{suffix}")
+        step.argtypes = [
+            *sizes,
             ctypes.c_double,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
         ]
-        function.restype = ctypes.c_int
+        step.restype = ctypes.c_int
     library.crosswise_fwht_level_name.restype = ctypes.c_char_p
     library.crosswise_fwht_select(_isa_wanted())
     return library

@@ -14,9 +14,11 @@ def op():
     return _op
 
 
-def run(x, scale):
-    """`scale * x @ H_n` over the last axis of a float32/float64 CPU tensor,
-    computed now (no autograd)."""
+def run(x, scale, diagonal=None, permutation=None):
+    """`scale * (x[..., permutation] * diagonal) @ H_n` over the last axis of a
+    float32/float64 CPU tensor, computed now (no autograd). `diagonal` and
+    `permutation` (rows permutations of 0..n-1, not checked here), of shape
+    `(blocks, n)`, serve row r by their row r % blocks; `None` for none."""
     kernel = _kernels.get(x.dtype)
     if kernel is None:
         raise ValueError(
@@ -25,7 +27,18 @@ def run(x, scale):
     x = x.contiguous()
     out = torch.empty(x.shape, dtype=x.dtype)
     n = x.shape[-1]
-    if kernel(x.data_ptr(), out.data_ptr(), x.numel() // n, n, scale) != 0:
+    blocks, addresses = 1, []
+    for table, dtype in ((diagonal, x.dtype), (permutation, torch.int32)):
+        if table is None:
+            addresses.append(None)
+            continue
+        table = table.detach().to(dtype).contiguous().reshape(-1, n)
+        blocks = table.shape[0]
+        addresses.append(table)
+    pointers = [None if t is None else t.data_ptr() for t in addresses]
+    rows = x.numel() // n
+    status = kernel(x.data_ptr(), out.data_ptr(), rows, n, scale, *pointers, blocks)
+    if status != 0:
         raise ValueError(
             f"keras_crosswise::fwht: the last axis must be a power of two; got {n}."
         )
@@ -40,6 +53,28 @@ def fwht(x, scale):
     return run(x, scale)
 
 
+def fastfood_step(*tensors):
+    """`(rows, diagonal, permutation=None) -> (rows[:, permutation] * diagonal)
+    @ H_n` in one pass of the kernel (`run`), where it applies to `tensors`:
+    eager CPU float32/float64 tensors of one dtype that need no gradient,
+    the kernel loaded; else `None`."""
+    if _op is None or torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return None
+    grad = torch.is_grad_enabled()
+    for tensor in tensors:
+        if (
+            not isinstance(tensor, torch.Tensor)
+            or tensor.dtype is not tensors[0].dtype
+            or tensor.dtype not in _kernels
+            or tensor.device.type != "cpu"
+            or (grad and tensor.requires_grad)
+        ):
+            return None
+    return lambda rows, diagonal, permutation=None: run(
+        rows, 1.0, diagonal, permutation
+    )
+
+
 def register(library):
     """Define `keras_crosswise::fwht` on the library's kernels (once)."""
     global _op
@@ -47,8 +82,8 @@ def register(library):
         return _op
     _kernels.update(
         {
-            torch.float32: library.crosswise_fwht_f32,
-            torch.float64: library.crosswise_fwht_f64,
+            torch.float32: library.crosswise_fastfood_step_f32,
+            torch.float64: library.crosswise_fastfood_step_f64,
         }
     )
 

@@ -98,25 +98,31 @@
 #endif
 
 /* Rows shorter than a vector: plain butterflies. */
-#define SCALAR_ROWS(T, NAME)                                                  \
-  static void NAME(const T *src, T *dst, int64_t rows, int64_t n, T scale) {  \
-    for (int64_t r = 0; r < rows; r++) {                                      \
-      T *out = dst + r * n;                                                   \
-      for (int64_t i = 0; i < n; i++) out[i] = src[r * n + i] * scale;        \
-      for (int64_t h = 1; h < n; h <<= 1)                                     \
-        for (int64_t base = 0; base < n; base += 2 * h)                       \
-          for (int64_t j = base; j < base + h; j++) {                         \
-            T a = out[j], b = out[j + h];                                     \
-            out[j] = a + b;                                                   \
-            out[j + h] = a - b;                                               \
-          }                                                                   \
-    }                                                                         \
+#define SCALAR_ROWS(T, NAME)                                                   \
+  static void NAME(const T *src, T *dst, int64_t rows, int64_t n, T scale,     \
+                   const T *diag, int64_t diag_rows, const int32_t *perm) {    \
+    for (int64_t r = 0; r < rows; r++) {                                       \
+      T *out = dst + r * n;                                                    \
+      const T *d = diag ? diag + (r % diag_rows) * n : 0;                      \
+      const int32_t *p = perm ? perm + (r % diag_rows) * n : 0;                \
+      for (int64_t i = 0; i < n; i++)                                          \
+        out[i] = src[r * n + (p ? p[i] : i)] * scale * (d ? d[i] : (T)1);      \
+      for (int64_t h = 1; h < n; h <<= 1)                                      \
+        for (int64_t base = 0; base < n; base += 2 * h)                        \
+          for (int64_t j = base; j < base + h; j++) {                          \
+            T a = out[j], b = out[j + h];                                      \
+            out[j] = a + b;                                                    \
+            out[j + h] = a - b;                                                \
+          }                                                                    \
+    }                                                                          \
   }
 SCALAR_ROWS(float, rows_f32_scalar)
 SCALAR_ROWS(double, rows_f64_scalar)
 
-typedef void (*rows_f32_fn)(const float *, float *, int64_t, int64_t, float);
-typedef void (*rows_f64_fn)(const double *, double *, int64_t, int64_t, double);
+typedef void (*rows_f32_fn)(const float *, float *, int64_t, int64_t, float,
+                            const float *, int64_t, const int32_t *);
+typedef void (*rows_f64_fn)(const double *, double *, int64_t, int64_t, double,
+                            const double *, int64_t, const int32_t *);
 
 enum { LEVEL_PORTABLE = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2 };
 static const char *const LEVEL_NAMES[] = {"portable", "avx2", "avx512"};
@@ -163,26 +169,45 @@ int crosswise_fwht_level(void) {
   return level;
 }
 
-/* dst = scale * src @ H_n, rows x n, n a power of two (dst may equal src).
- * Returns 0, or -1 if n is not a power of two or a size is negative. */
-int crosswise_fwht_f32(const float *src, float *dst, int64_t rows, int64_t n,
-                       double scale) {
-  if (rows < 0 || n < 1 || (n & (n - 1)) != 0) return -1;
+static int bad_sizes(int64_t rows, int64_t n, int64_t blocks) {
+  return rows < 0 || n < 1 || (n & (n - 1)) != 0 || blocks < 1;
+}
+
+/* dst = scale * (src[:, perm] * diag) @ H_n, rows x n, n a power of two (dst
+ * must not overlap src when perm is given); row r takes row r % blocks of
+ * the (blocks, n) `diag` and `perm` (each row a permutation of 0 .. n-1, not
+ * checked here), either NULL for none. Returns 0, or -1 for bad sizes. */
+int crosswise_fastfood_step_f32(const float *src, float *dst, int64_t rows,
+                                int64_t n, double scale, const float *diag,
+                                const int32_t *perm, int64_t blocks) {
+  if (bad_sizes(rows, n, blocks)) return -1;
   int which = crosswise_fwht_level();
   if (n < LANES_F32[which])
-    rows_f32_scalar(src, dst, rows, n, (float)scale);
+    rows_f32_scalar(src, dst, rows, n, (float)scale, diag, blocks, perm);
   else
-    ROWS_F32[which](src, dst, rows, n, (float)scale);
+    ROWS_F32[which](src, dst, rows, n, (float)scale, diag, blocks, perm);
   return 0;
+}
+
+int crosswise_fastfood_step_f64(const double *src, double *dst, int64_t rows,
+                                int64_t n, double scale, const double *diag,
+                                const int32_t *perm, int64_t blocks) {
+  if (bad_sizes(rows, n, blocks)) return -1;
+  int which = crosswise_fwht_level();
+  if (n < LANES_F64[which])
+    rows_f64_scalar(src, dst, rows, n, scale, diag, blocks, perm);
+  else
+    ROWS_F64[which](src, dst, rows, n, scale, diag, blocks, perm);
+  return 0;
+}
+
+/* dst = scale * src @ H_n (dst may equal src). */
+int crosswise_fwht_f32(const float *src, float *dst, int64_t rows, int64_t n,
+                       double scale) {
+  return crosswise_fastfood_step_f32(src, dst, rows, n, scale, 0, 0, 1);
 }
 
 int crosswise_fwht_f64(const double *src, double *dst, int64_t rows, int64_t n,
                        double scale) {
-  if (rows < 0 || n < 1 || (n & (n - 1)) != 0) return -1;
-  int which = crosswise_fwht_level();
-  if (n < LANES_F64[which])
-    rows_f64_scalar(src, dst, rows, n, scale);
-  else
-    ROWS_F64[which](src, dst, rows, n, scale);
-  return 0;
+  return crosswise_fastfood_step_f64(src, dst, rows, n, scale, 0, 0, 1);
 }

@@ -137,32 +137,59 @@ K_TARGET static void K_FN(stages)(K_T *x, int64_t m, int64_t from, int64_t to) {
   if (h * 2 <= to) K_FN(radix2)(x, m, h);
 }
 
-/* out[0 .. 8 K_LANES) = scale * in[0 .. 8 K_LANES) with every stage of stride
- * < 8 K_LANES: the in-vector ones, then three across the eight vectors. */
-K_TARGET static inline void K_FN(first_pass)(const K_T *in, K_T *out, K_V scales) {
-  K_V a[8];
-  for (int i = 0; i < 8; i++) a[i] = K_FN(in_vector)(K_FN(load)(in + i * K_LANES) * scales);
-  K_RADIX8(a);
-  for (int i = 0; i < 8; i++) K_FN(store)(out + i * K_LANES, a[i]);
+/* out[0 .. 8 K_LANES) = scale * d * in[0 .. 8 K_LANES) with every stage of
+ * stride < 8 K_LANES: the in-vector ones, then three across the eight
+ * vectors. `d` is a diagonal's matching entries, or NULL for none. */
+K_TARGET static inline K_V K_FN(gather)(const K_T *in, const int32_t *p) {
+  K_T lanes[K_LANES];
+  for (int l = 0; l < K_LANES; l++) lanes[l] = in[p[l]];
+  return K_FN(load)(lanes);
 }
 
-/* dst[r] = scale * src[r] @ H_n for each of `rows` rows (n >= K_LANES). */
+/* The input vector at j: in[j ..], or in[p[j ..]] where p is a permutation. */
+K_TARGET static inline K_V K_FN(input)(const K_T *in, const int32_t *p, int64_t j) {
+  return p ? K_FN(gather)(in, p + j) : K_FN(load)(in + j);
+}
+
+K_TARGET static inline void K_FN(first_pass)(const K_T *in, const int32_t *p,
+                                             int64_t j, const K_T *d, K_T *out,
+                                             K_V scales) {
+  K_V a[8];
+  for (int i = 0; i < 8; i++) {
+    K_V v = K_FN(input)(in, p, j + i * K_LANES) * scales;
+    if (d) v *= K_FN(load)(d + j + i * K_LANES);
+    a[i] = K_FN(in_vector)(v);
+  }
+  K_RADIX8(a);
+  for (int i = 0; i < 8; i++) K_FN(store)(out + j + i * K_LANES, a[i]);
+}
+
+/* dst[r] = scale * (src[r][perm[b]] * diag[b]) @ H_n for each of `rows` rows
+ * (n >= K_LANES), b = r % diag_rows; `diag` of shape (diag_rows, n), and
+ * `perm` (each row a permutation of 0 .. n-1), or NULL for none. */
 K_TARGET static void K_FN(rows)(const K_T *src, K_T *dst, int64_t rows, int64_t n,
-                                K_T scale) {
+                                K_T scale, const K_T *diag, int64_t diag_rows,
+                                const int32_t *perm) {
   const int64_t cap = FWHT_BLOCK_BYTES / (int64_t)sizeof(K_T);
   const int64_t block = n < cap ? n : cap, group = 8 * K_LANES;
   const K_V scales = (K_V){0} + scale;
   for (int64_t r = 0; r < rows; r++) {
     const K_T *in = src + r * n;
+    const K_T *d = diag ? diag + (r % diag_rows) * n : NULL;
+    const int32_t *p = perm ? perm + (r % diag_rows) * n : NULL;
     K_T *out = dst + r * n;
     if (n < group) {
-      for (int64_t j = 0; j < n; j += K_LANES)
-        K_FN(store)(out + j, K_FN(in_vector)(K_FN(load)(in + j) * scales));
+      for (int64_t j = 0; j < n; j += K_LANES) {
+        K_V v = K_FN(input)(in, p, j) * scales;
+        if (d) v *= K_FN(load)(d + j);
+        K_FN(store)(out + j, K_FN(in_vector)(v));
+      }
       K_FN(stages)(out, n, K_LANES, n);
       continue;
     }
     for (int64_t b = 0; b < n; b += block) {
-      for (int64_t j = b; j < b + block; j += group) K_FN(first_pass)(in + j, out + j, scales);
+      for (int64_t j = b; j < b + block; j += group)
+        K_FN(first_pass)(in, p, j, d, out, scales);
       K_FN(stages)(out + b, block, group, block);
     }
     K_FN(stages)(out, n, block, n);

@@ -13,7 +13,7 @@ from keras_crosswise.ops._tensors import (
     symbolic_call,
 )
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
-from keras_crosswise.ops.hadamard import fwht
+from keras_crosswise.ops.hadamard import fwht, torch_native
 
 if keras.backend.backend() == "torch":  # Keras fixes its backend at import
     from keras_crosswise.ops import _torch_ops
@@ -74,6 +74,18 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     )
     if symbolic is not None:
         return symbolic
+    if _gathers_columns():
+        # The same steps in torch calls: each Keras op costs tens of
+        # microseconds of dispatch in eager PyTorch, a third of a
+        # FastfoodDense(1024) forward.
+        return _torch_ops.fastfood(
+            x,
+            signs,
+            permutation,
+            gaussian,
+            functools.partial(fwht, method=method, max_factor=max_factor),
+            _fused_step(method, x, signs, gaussian),
+        )
     leading = ops.shape(x)[:-1]
     # Kept 2-D, (batch, blocks * n): broadcasting a (batch, 1, n) tensor
     # against (blocks, n) diagonals made XLA's backward pass 2x slower.
@@ -91,10 +103,7 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
         like=rows,
     )
     index = ops.reshape(ops.cast(permutation, "int32") + offsets, (-1,))
-    if _gathers_columns():
-        rows = _torch_permute_columns(rows, index)
-    else:
-        rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
+    rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
     rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n, method, max_factor)
     return ops.reshape(rows, (*leading, blocks * n))
 
@@ -129,24 +138,28 @@ def _permute_rows(table, index):
     return permute(table)
 
 
+def _fused_step(method, *tensors):
+    """The native kernel's permutation, diagonal and transform in one pass
+    (`native._torch.fastfood_step`), where `fwht` would run the kernel
+    anyway: eager PyTorch on a CPU, no gradient."""
+    if method not in ("auto", "native") or tensors[0].device.type != "cpu":
+        return None
+    loaded = torch_native()
+    return None if loaded is None else loaded.fastfood_step(*tensors)
+
+
 def _gathers_columns():
-    """Whether to gather the permutation along the rows' last axis in place:
-    on PyTorch, except while `torch.jit` or `torch.export` trace for an
-    exporter. The transposed gather (an embedding lookup) that every ONNX
-    exporter takes cost PyTorch a strided gather and two copies: 60% of an
-    eager FastfoodDense(4096) forward."""
+    """Whether to run `_torch_ops.fastfood`: on PyTorch, except while
+    `torch.jit` or `torch.export` trace for an exporter. It gathers the
+    permutation along the rows' last axis in place; the transposed gather
+    (an embedding lookup) that every ONNX exporter takes cost PyTorch a
+    strided gather and two copies: 60% of an eager FastfoodDense(4096)
+    forward."""
     if keras.backend.backend() != "torch":
         return False
     import torch
 
     return not (torch.jit.is_tracing() or torch.compiler.is_exporting())
-
-
-def _torch_permute_columns(rows, index):
-    """`rows[:, index]` for a permutation `index` (`_torch_ops.PermuteColumns`)."""
-    import torch
-
-    return _torch_ops.PermuteColumns.apply(rows, index.to(torch.int64))
 
 
 @functools.cache

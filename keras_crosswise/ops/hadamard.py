@@ -238,12 +238,23 @@ def _native_kernel(x, backend):
             return None
         if torch.compiler.is_exporting():
             return None
-        from keras_crosswise.native import _torch
-
-        if _torch.op() is None and not torch.compiler.is_compiling():
-            native.status("torch")  # builds and defines the op, once
-        return None if _torch.op() is None else _torch.fwht
+        loaded = torch_native()
+        return None if loaded is None else loaded.fwht
     return None
+
+
+def torch_native():
+    """`keras_crosswise.native._torch` with its op defined (built and loaded
+    on the first eager call), or `None` where the kernel is not available or
+    a compiled call would have to build it."""
+    import torch
+
+    from keras_crosswise import native
+    from keras_crosswise.native import _torch
+
+    if _torch.op() is None and not torch.compiler.is_compiling():
+        native.status("torch")  # builds and defines the op, once
+    return None if _torch.op() is None else _torch
 
 
 def _eager_torch_native(x, normalize):
