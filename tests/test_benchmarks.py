@@ -208,14 +208,37 @@ def test_fwht_methods_quick(tmp_path):
     assert set(results["rule_over_fastest"]) == {str(2**k) for k in range(4, 9)}
     # Each ratio is the rule's time over the fastest time of the same run.
     for n, ratio in results["rule_over_fastest"].items():
-        times = {
-            k: v for k, v in results["seconds"][f"256x{n}"].items() if k != "x * c"
-        }
+        measured = results["seconds"][f"256x{n}"]
+        # The rule and "fastest" concern the keras.ops methods, not the kernel.
+        times = {k: v for k, v in measured.items() if k not in ("x * c", "native")}
         fastest = results["fastest_at_rule_batch"][n]
         assert times[fastest] == min(times.values())
         assert ratio * times[fastest] in [pytest.approx(t) for t in times.values()]
+        if results["native"]["isa"] is not None:  # the kernel, where it is built
+            native = results["native"]["ratios"][f"256x{n}"]
+            assert native["native_over_floor"] == pytest.approx(
+                measured["native"] / measured["x * c"]
+            )
+            assert native["fastest_keras_ops_over_native"] == pytest.approx(
+                times[fastest] / measured["native"]
+            )
     assert set(results["seconds"]["256x256"]) >= {"matmul", "butterfly", "x * c"}
     assert "rule / fastest at batch 256, n >= 256: worst" in output
+
+
+@runs_on("torch", "PyTorch's eager path is the one the native kernel reworked")
+def test_fastfood_forward_quick(tmp_path):
+    output = run_script("benchmarks/fastfood_forward.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "fastfood_forward_torch.json").read_text())
+    (width,) = results["widths"].values()
+    seconds, ratios = width["seconds"], width["over_floor"]
+    expected = {"x * c", "Dense", "FastfoodDense, keras.ops"}
+    if results["native_isa"] is not None:
+        expected.add("FastfoodDense, native")
+    assert set(seconds) == expected
+    for name, time in seconds.items():
+        assert ratios[name] == pytest.approx(time / seconds["x * c"])
+    assert "width 256:" in output
 
 
 @runs_on("tensorflow")

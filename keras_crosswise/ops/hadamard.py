@@ -19,8 +19,6 @@ from keras_crosswise.ops._tensors import (
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 
 MAX_FACTOR = 128
-# `method="auto"` takes the native kernel from this size (benchmarks/fwht_methods.py).
-NATIVE_MIN_SIZE = 2
 METHODS = ("auto", "native", "matmul", "kronecker", "butterfly")
 
 
@@ -193,8 +191,8 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     `max_factor` of `None` takes the rule's factor size where it picks
     Kronecker for `n`, else `MAX_FACTOR`.
 
-    Layers resolve their method once, when they are built, and pass it to
-    `fwht` explicitly, so that nothing is looked up in traced code.
+    This is the `keras.ops` path: `fwht(method="auto")` runs the native
+    kernel instead where it applies (`keras_crosswise.native`).
     """
     check_method(method, max_factor)
     if method == "matmul":
@@ -396,7 +394,9 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     scale = float(1.0 / np.sqrt(n)) if normalize else 1.0
     if method in ("auto", "native"):
         kernel = _native_kernel(x, keras.backend.backend())
-        if kernel is not None and (method == "native" or n >= NATIVE_MIN_SIZE):
+        # Faster than every keras.ops method at every n measured, 16 to 65536
+        # (benchmarks/fwht_methods.py, docs/benchmarks.md).
+        if kernel is not None:
             return ops.cast(kernel(x, scale), dtype)
         if method == "native":
             raise ValueError(
