@@ -52,7 +52,7 @@ case " $BACKENDS " in *" $INDEPENDENT_IN "*) ;; *) INDEPENDENT_IN=${BACKENDS%% *
 PORTABLE_TESTS=(tests/test_fwht.py tests/test_native.py tests/test_fastfood_dense.py
   tests/test_mckernel.py tests/test_torch_compile.py)
 run_pass() {
-  local backend=$1 independent=0 start=$SECONDS native=1 tests=()
+  local backend=$1 independent=0 start=$SECONDS native=${KERAS_CROSSWISE_NATIVE:-1} tests=()
   shift
   [ "$backend" = "$INDEPENDENT_IN" ] && independent=1
   case $backend in *-portable) native=0 independent=0 tests=("${PORTABLE_TESTS[@]}") ;; esac

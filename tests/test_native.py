@@ -309,6 +309,7 @@ print("SUM", float(np.abs(keras.ops.convert_to_numpy(ops.fwht(x))).sum()))
 )
 def test_falls_back_to_keras_ops(environment, reason, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "1")  # also in the native-off pass
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     result = run_python(["-c", FALLBACK], BACKEND)
@@ -323,6 +324,7 @@ def test_falls_back_to_keras_ops(environment, reason, tmp_path, monkeypatch):
 def test_a_bad_isa_name_is_refused(tmp_path, monkeypatch):
     if BACKEND not in NATIVE_BACKENDS:
         pytest.skip("only JAX and PyTorch load the kernel")
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "1")
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE_ISA", "sse9")
     monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path))
     result = run_python(
@@ -333,9 +335,9 @@ def test_a_bad_isa_name_is_refused(tmp_path, monkeypatch):
 
 
 @on_native_backends
-@pytest.mark.skipif(SWITCHED_OFF, reason="the native kernel is off")
 @pytest.mark.parametrize("isa", ["portable", "avx2", "avx512"])
 def test_every_instruction_set_this_cpu_runs(isa, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "1")  # also in the native-off pass
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE_ISA", isa)
     script = (
         "import numpy as np, keras\n"

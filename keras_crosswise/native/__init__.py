@@ -250,11 +250,11 @@ def jax_library():
     registered on first call."""
     loaded = _Loaded(_build_jax)
     if loaded.library is not None:
-        from keras_crosswise.native import _jax
+        try:  # a JAX without these internals, or an XLA refusing the handler
+            from keras_crosswise.native import _jax
 
-        try:
             _jax.register(loaded.library)
-        except Exception as error:  # an XLA that refuses the handler
+        except Exception as error:
             loaded.library, loaded.error = None, f"registering with JAX failed: {error}"
     return loaded
 
