@@ -36,7 +36,7 @@ KERAS_BACKEND=jax "$work/venv/bin/python" "$root/scripts/smoke_test.py"
 KERAS_BACKEND=jax "$work/venv/bin/python" "$root/scripts/smoke_test.py" --sklearn
 # The native kernel is optional: with no C compiler (and this JAX floor has no
 # jax.ffi either) the installed wheel reports why and runs the keras.ops path.
-KERAS_BACKEND=jax CC=/nonexistent/cc CXX=/nonexistent/c++ \
+KERAS_BACKEND=jax KERAS_CROSSWISE_NATIVE=1 CC=/nonexistent/cc CXX=/nonexistent/c++ \
   KERAS_CROSSWISE_CACHE="$work/native-cache" "$work/venv/bin/python" - <<'PY'
 import numpy as np
 from keras_crosswise import native, ops

@@ -213,9 +213,11 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
 def _native_kernel(x, backend):
     """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
     where it does not apply: off or not built (`keras_crosswise.native`), not
-    on a CPU, on TensorFlow, or while a model is exported. An export traces
-    with a symbolic batch size on JAX (jax2onnx, jax2tf), and under
-    `torch.jit` or `torch.export` on PyTorch; `torch.compile` keeps it."""
+    on a CPU, on TensorFlow, or while a model is exported. On JAX, jax2onnx
+    and symbolic sizes (a shape-polymorphic export) take the `keras.ops`
+    path here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
+    (`native._jax`); on PyTorch, `torch.jit` and `torch.export` take it,
+    and `torch.compile` keeps the native op."""
     from keras_crosswise import native
 
     if backend == "jax":
@@ -227,7 +229,6 @@ def _native_kernel(x, backend):
 
         if _jax.converting_to_onnx():
             return None
-
         return _jax.fwht
     if backend == "torch":
         import torch
