@@ -292,6 +292,33 @@ def test_adapter_memory_quick(tmp_path):
 
 
 @runs_on("jax")
+def test_pretrained_encoder_by_masked_language_modelling_fast(tmp_path):
+    asset, checkpoints = tmp_path / "encoder", tmp_path / "checkpoints"
+    arguments = ("--fast", "--objective", "mlm", "--checkpoints", checkpoints)
+    run_script("benchmarks/pretrain_encoder.py", *arguments, "--out", asset)
+    record = json.loads((asset / "encoder.json").read_text())
+    assert record["classes"] == [] and record["pooling"] == "mean"
+    assert record["objective"].startswith("masked language modelling")
+    assert [c["step"] for c in record["curve"]] == [4, 8, 12]
+    with np.load(asset / "weights.npz") as weights:
+        assert not [k for k in weights.files if k.startswith("mlm_head")]
+    # The checkpoint (an untied MLM head) reloads: a second run resumes.
+    output = run_script("benchmarks/pretrain_encoder.py", *arguments, "--out", asset)
+    assert "resuming at step 12" in output
+    run_script(
+        "benchmarks/fine_tuning_pretrained.py",
+        "--fast",
+        "--asset",
+        asset,
+        "--out",
+        tmp_path,
+    )
+    results = json.loads((tmp_path / "fine_tuning_pretrained.json").read_text())
+    (target,) = results["targets"].values()
+    assert target["methods"]["head"]["trainable"] == 16 * 3 + 3  # on mean pooling
+
+
+@runs_on("jax")
 def test_pretrained_encoder_fast(tmp_path):
     asset = tmp_path / "encoder"
     arguments = ("--fast", "--checkpoints")
