@@ -220,6 +220,25 @@ def test_torch_op_passes_opcheck_and_compiles_in_one_graph(rng):
 
 
 @needs_native
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.export")
+def test_torch_export_after_native_calls_twice(rng):
+    """The native kernel serves the eager calls, so the `keras.ops` path's
+    constants are first made while torch.export traces under fake tensors
+    (non-strict, as Keras's SavedModel export runs it). They must be made
+    real: a second export (ONNX, then SavedModel) reuses them."""
+    import torch
+
+    x = rng.standard_normal((4, 40)).astype("float32")
+    model = keras.Sequential([keras.Input((40,)), FastfoodDense(24, seed=5)])
+    eager = to_numpy(model(x))
+    for _ in range(2):
+        program = torch.export.export(model, (torch.tensor(x),), strict=False)
+        assert "keras_crosswise" not in str(program.graph)
+        exported = program.module()(torch.tensor(x)).detach().numpy()
+        assert np.abs(exported - eager).max() / np.abs(eager).max() < 1e-6
+
+
+@needs_native
 @pytest.mark.parametrize("gradient", [False, True])
 def test_fastfood_op_against_numpy_with_blocks(gradient, rng):
     """`ops.fastfood`: on PyTorch with no gradient the native kernel does

@@ -13,11 +13,7 @@ from keras_crosswise.initializers.random_draws import ReciprocalNormal, Standard
 from keras_crosswise.initializers.random_permutation import RandomPermutation
 from keras_crosswise.ops._tensors import working_dtype
 from keras_crosswise.ops.fastfood import check_permutation_rows, fastfood
-from keras_crosswise.ops.hadamard import (
-    next_power_of_two,
-    pad_to_power_of_two,
-    prepare_portable_transform,
-)
+from keras_crosswise.ops.hadamard import next_power_of_two, pad_to_power_of_two
 
 
 def check_structure(kernel, structure, structures):
@@ -87,7 +83,6 @@ class FastfoodProjection:
         )
         self.fastfood_outputs, self.padded_dim = outputs, padded
         native.status()  # built and loaded here, eagerly, not in a traced call
-        prepare_portable_transform(padded)
         self.signs = self.add_weight(name="signs", shape=shape, autocast=False, **signs)
         self.permutation = self.add_weight(
             name="permutation",

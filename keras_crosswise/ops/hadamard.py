@@ -291,16 +291,6 @@ def portable_transform(x, scale):
     return result if scale == 1.0 else result * scale
 
 
-def prepare_portable_transform(n):
-    """Run the `keras.ops` transform of size n once, eagerly, on PyTorch: it
-    makes its Hadamard constants (cached per device, `cached_constant`) now.
-    Where the native kernel runs every eager call, an export traced later
-    (`torch.export` under a fake-tensor mode) would otherwise make them as
-    fake tensors, which it refuses."""
-    if keras.backend.backend() == "torch":
-        portable_transform(ops.zeros((1, n)), 1.0)
-
-
 def native_reason():
     """Why `method="native"` cannot run on this backend now, or `None`."""
     from keras_crosswise import native
