@@ -45,6 +45,7 @@ from harness.encoder import (
     ASSET,
     TINY,
     classifier,
+    encoder,
     save_asset,
     write_atomically,
     write_text_atomically,
@@ -118,11 +119,7 @@ def masked_language_model(backbone_config):
     does not reload from a `.keras` checkpoint (keras-hub 0.32)."""
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(**backbone_config, name="encoder")
-    inputs = {
-        name: keras.Input((None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
-    }
+    backbone, inputs = encoder(backbone_config)
     positions = keras.Input((PREDICTIONS,), dtype="int32", name="mask_positions")
     sequence = backbone(inputs)["sequence_output"]
     logits = keras_hub.layers.MaskedLMHead(

@@ -291,6 +291,14 @@ def test_adapter_memory_quick(tmp_path):
     assert "| tiny | cz_bias |" in output
 
 
+def fine_tune_fast(asset, out):
+    """`fine_tuning_pretrained.py --fast` on `asset`: (its output, its JSON)."""
+    output = run_script(
+        "benchmarks/fine_tuning_pretrained.py", "--fast", "--asset", asset, "--out", out
+    )
+    return output, json.loads((out / "fine_tuning_pretrained.json").read_text())
+
+
 @runs_on("jax")
 def test_pretrained_encoder_by_masked_language_modelling_fast(tmp_path):
     asset, checkpoints = tmp_path / "encoder", tmp_path / "checkpoints"
@@ -305,15 +313,7 @@ def test_pretrained_encoder_by_masked_language_modelling_fast(tmp_path):
     # The checkpoint (an untied MLM head) reloads: a second run resumes.
     output = run_script("benchmarks/pretrain_encoder.py", *arguments, "--out", asset)
     assert "resuming at step 12" in output
-    run_script(
-        "benchmarks/fine_tuning_pretrained.py",
-        "--fast",
-        "--asset",
-        asset,
-        "--out",
-        tmp_path,
-    )
-    results = json.loads((tmp_path / "fine_tuning_pretrained.json").read_text())
+    _, results = fine_tune_fast(asset, tmp_path)
     (target,) = results["targets"].values()
     assert target["methods"]["head"]["trainable"] == 16 * 3 + 3  # on mean pooling
 
@@ -347,15 +347,7 @@ def test_pretrained_encoder_fast(tmp_path):
         for key in first.files:
             np.testing.assert_array_equal(first[key], second[key])
 
-    output = run_script(
-        "benchmarks/fine_tuning_pretrained.py",
-        "--fast",
-        "--asset",
-        asset,
-        "--out",
-        tmp_path,
-    )
-    results = json.loads((tmp_path / "fine_tuning_pretrained.json").read_text())
+    output, results = fine_tune_fast(asset, tmp_path)
     assert results["encoder"]["parameters"] == record["parameters"]
     (target,) = results["targets"].values()
     assert len(target["random_init_full"]) == 1

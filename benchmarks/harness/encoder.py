@@ -25,21 +25,28 @@ ARCHITECTURE = {  # keras-hub BertBackbone arguments, but the vocabulary size
 TINY = {"num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32}
 
 
+def encoder(backbone_config):
+    """(a keras-hub BertBackbone "encoder" from `backbone_config`, its
+    `keras.Input`s by name)."""
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(**backbone_config, name="encoder")
+    inputs = {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "segment_ids", "padding_mask")
+    }
+    return backbone, inputs
+
+
 def classifier(backbone_config, classes, dropout=None, pooling="cls"):
     """A keras-hub BertBackbone from `backbone_config` with a `head` Dense of
     `classes` logits on its pooled `[CLS]` output (`pooling="cls"`) or on the
     mean of its sequence output (`"mean"`: an encoder pretrained by masked
     language modelling, which never trains `[CLS]` or the pooler)."""
-    import keras_hub
-
     config = dict(backbone_config)
     if dropout is not None:
         config["dropout"] = dropout
-    backbone = keras_hub.models.BertBackbone(**config, name="encoder")
-    inputs = {
-        name: keras.Input((None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
-    }
+    backbone, inputs = encoder(config)
     outputs = backbone(inputs)
     if pooling == "mean":
         features = keras.layers.GlobalAveragePooling1D(name="mean_pool")(

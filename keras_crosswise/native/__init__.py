@@ -117,11 +117,15 @@ def _sources(*names):
 C_FLAGS = ("-O3", "-fPIC", "-std=c11")
 
 
-def _build_core():
+def _check_posix():
     if os.name != "posix":
         raise BuildError(
             f"the native kernel is built on POSIX systems; this is {os.name}"
         )
+
+
+def _build_core():
+    _check_posix()
     cc = _compiler("CC", "cc")
     return _build(
         "fwht",
@@ -140,10 +144,7 @@ def _build_core():
 
 
 def _build_jax():
-    if os.name != "posix":
-        raise BuildError(
-            f"the native kernel is built on POSIX systems; this is {os.name}"
-        )
+    _check_posix()
     try:
         import jax
         import jax.ffi

@@ -27,15 +27,12 @@ def run(x, scale, diagonal=None, permutation=None):
     x = x.contiguous()
     out = torch.empty(x.shape, dtype=x.dtype)
     n = x.shape[-1]
-    blocks, addresses = 1, []
-    for table, dtype in ((diagonal, x.dtype), (permutation, torch.int32)):
-        if table is None:
-            addresses.append(None)
-            continue
-        table = table.detach().to(dtype).contiguous().reshape(-1, n)
-        blocks = table.shape[0]
-        addresses.append(table)
-    pointers = [None if t is None else t.data_ptr() for t in addresses]
+    tables = [
+        None if table is None else table.detach().to(dtype).contiguous().reshape(-1, n)
+        for table, dtype in ((diagonal, x.dtype), (permutation, torch.int32))
+    ]
+    pointers = [None if table is None else table.data_ptr() for table in tables]
+    blocks = next((table.shape[0] for table in tables if table is not None), 1)
     rows = x.numel() // n
     status = kernel(x.data_ptr(), out.data_ptr(), rows, n, scale, *pointers, blocks)
     if status != 0:
@@ -53,23 +50,32 @@ def fwht(x, scale):
     return run(x, scale)
 
 
+def runs_directly(x, *tables):
+    """Whether `run` serves `x` (and the `tables` it reads) now: the kernel
+    loaded, an eager call (no torch.compile, torch.jit or torch.export
+    trace), CPU tensors of one float32/float64 dtype that need no gradient,
+    `x` a plain tensor (not a subclass)."""
+    if _op is None or torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    if type(x) is not torch.Tensor:
+        return False
+    grad = torch.is_grad_enabled()
+    return all(
+        isinstance(tensor, torch.Tensor)
+        and tensor.dtype is x.dtype
+        and tensor.dtype in _kernels
+        and tensor.device.type == "cpu"
+        and not (grad and tensor.requires_grad)
+        for tensor in (x, *tables)
+    )
+
+
 def fastfood_step(*tensors):
     """`(rows, diagonal, permutation=None) -> (rows[:, permutation] * diagonal)
-    @ H_n` in one pass of the kernel (`run`), where it applies to `tensors`:
-    eager CPU float32/float64 tensors of one dtype that need no gradient,
-    the kernel loaded; else `None`."""
-    if _op is None or torch.compiler.is_compiling() or torch.jit.is_tracing():
+    @ H_n` in one pass of the kernel (`run`), where `runs_directly(*tensors)`;
+    else `None`."""
+    if not runs_directly(*tensors):
         return None
-    grad = torch.is_grad_enabled()
-    for tensor in tensors:
-        if (
-            not isinstance(tensor, torch.Tensor)
-            or tensor.dtype is not tensors[0].dtype
-            or tensor.dtype not in _kernels
-            or tensor.device.type != "cpu"
-            or (grad and tensor.requires_grad)
-        ):
-            return None
     return lambda rows, diagonal, permutation=None: run(
         rows, 1.0, diagonal, permutation
     )

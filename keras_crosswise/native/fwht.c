@@ -27,11 +27,6 @@
 #define K_NAME f32_portable
 #define K_TARGET
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 
 #define K_T double
 #define K_INDEX int64_t
@@ -39,11 +34,6 @@
 #define K_NAME f64_portable
 #define K_TARGET
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FWHT_X86 1
@@ -54,11 +44,6 @@
 #define K_NAME f32_avx2
 #define K_TARGET __attribute__((target("avx2,fma")))
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 
 #define K_T double
 #define K_INDEX int64_t
@@ -66,11 +51,6 @@
 #define K_NAME f64_avx2
 #define K_TARGET __attribute__((target("avx2,fma")))
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 
 #define K_T float
 #define K_INDEX int32_t
@@ -78,11 +58,6 @@
 #define K_NAME f32_avx512
 #define K_TARGET __attribute__((target("avx512f")))
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 
 #define K_T double
 #define K_INDEX int64_t
@@ -90,11 +65,6 @@
 #define K_NAME f64_avx512
 #define K_TARGET __attribute__((target("avx512f")))
 #include "fwht_kernel.h"
-#undef K_T
-#undef K_INDEX
-#undef K_LANES
-#undef K_NAME
-#undef K_TARGET
 #endif
 
 /* Rows shorter than a vector: plain butterflies. */

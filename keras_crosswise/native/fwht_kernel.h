@@ -7,6 +7,8 @@
  *   K_NAME    a suffix naming the variant (e.g. f32_avx2)
  *   K_TARGET  a function attribute (e.g. __attribute__((target("avx2")))), or empty
  *
+ * and undefines them at its end, ready for the next variant.
+ *
  * The vectors are GCC/Clang vector extensions, so one source serves SSE2, NEON,
  * AVX2 and AVX-512: the compiler emits the variant's instructions.
  *
@@ -215,3 +217,8 @@ K_TARGET static void K_FN(rows)(const K_T *src, K_T *dst, int64_t rows, int64_t 
 #undef K_FN
 #undef K_CAT
 #undef K_CAT_
+#undef K_T
+#undef K_INDEX
+#undef K_LANES
+#undef K_NAME
+#undef K_TARGET

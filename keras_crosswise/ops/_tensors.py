@@ -99,7 +99,9 @@ def constant(values, dtype):
 # PyTorch only: NumPy-made constants (Hadamard factors, block offsets) kept
 # per key, dtype and device, so that torch.compile finds them instead of
 # tracing the NumPy that makes them (it cannot: a graph break each). The
-# layers make theirs once in `build`, outside any trace. Not on TensorFlow,
+# layers make theirs once in `build`, outside any trace, where the keras.ops
+# path runs there; where the native kernel runs instead, the first export
+# makes them, real (`_real_tensors`). Not on TensorFlow,
 # where a tensor made inside one tf.function belongs to its graph alone.
 _TORCH_CONSTANTS = {}
 

@@ -258,28 +258,22 @@ def torch_native():
 
 def _eager_torch_native(x, normalize):
     """The native kernel on an eager float32/float64 CPU torch tensor that
-    needs no gradient, with none of `fwht`'s checks and casts (they cost
-    more than the transform below n = 4096); `None` where that is not the
-    case or the kernel is not loaded."""
-    import torch
-
+    needs no gradient (`native._torch.runs_directly`), with none of `fwht`'s
+    checks and casts (they cost more than the transform below n = 4096);
+    `None` where that is not the case or the kernel is not loaded."""
     from keras_crosswise.native import _torch
 
-    if (
-        _torch.op() is None
-        or type(x) is not torch.Tensor
-        or x.dtype not in (torch.float32, torch.float64)
-        or x.device.type != "cpu"
-        or x.dim() == 0
-        or (x.requires_grad and torch.is_grad_enabled())
-        or torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-    ):
+    if not _torch.runs_directly(x) or x.dim() == 0:
         return None
     n = x.shape[-1]
     if not is_power_of_two(n):
         return None  # fwht's own error
-    return _torch.run(x, float(1.0 / np.sqrt(n)) if normalize else 1.0)
+    return _torch.run(x, _scale(n, normalize))
+
+
+def _scale(n, normalize):
+    """The factor of `fwht(normalize=...)` for size n."""
+    return float(1.0 / np.sqrt(n)) if normalize else 1.0
 
 
 def portable_transform(x, scale):
@@ -382,7 +376,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     x = ops.cast(x, working_dtype(dtype))
-    scale = float(1.0 / np.sqrt(n)) if normalize else 1.0
+    scale = _scale(n, normalize)
     if method in ("auto", "native"):
         kernel = _native_kernel(x, keras.backend.backend())
         # Faster than every keras.ops method at every n measured, 16 to 65536
