@@ -384,3 +384,78 @@ def test_every_instruction_set_this_cpu_runs(isa, tmp_path, monkeypatch):
             y = np.load(tmp_path / f"{dtype}-{k}.npy")
             tolerance = 1e-6 if y.dtype == np.float32 else 1e-13
             assert np.abs(y - expected).max() / np.abs(expected).max() < tolerance
+
+
+HOSTILE_TABLES = """
+import sys, keras, numpy as np
+from keras_crosswise import ops
+from keras_crosswise.layers import FastfoodDense
+rng = np.random.default_rng(0)
+n = 64
+x = rng.standard_normal((5, n)).astype("float32")
+signs = rng.standard_normal((3, n)).astype("float32")
+perm = np.stack([rng.permutation(n) for _ in range(3)]).astype("int32")
+tensors = lambda *a: [keras.ops.convert_to_tensor(t) for t in a]
+
+def outcome(thunk):
+    try:
+        thunk()
+        return "returned"
+    except ValueError as error:
+        return "ValueError " + str(error).replace(chr(10), " ")
+    except Exception as error:
+        return type(error).__name__
+
+cases = {
+    # fewer permutation rows than sign rows (a segfault before)
+    "fewer_rows": lambda: ops.fastfood(*tensors(x, signs, perm[:1], signs)),
+    "mismatched_gaussian": lambda: ops.fastfood(*tensors(x, signs, perm, signs[:2])),
+    "narrow_x": lambda: ops.fastfood(*tensors(x[:, :32], signs, perm, signs)),
+}
+layer = FastfoodDense(n, seed=1)
+model = keras.Sequential([keras.Input((n,)), layer])
+for name, value in (("out_of_range", 10**6), ("off_by_one", n), ("negative", -1)):
+    bad = keras.ops.convert_to_numpy(layer.permutation).copy()
+    bad[0, 3] = value
+    layer.permutation.assign(bad)
+    cases[name] = lambda: model.predict(x, verbose=0)
+if keras.backend.backend() == "torch":
+    import torch
+    from keras_crosswise.native import _torch
+    if _torch.op() is not None:
+        t = torch.tensor(x)
+        cases["run_short_permutation"] = lambda: _torch.run(
+            t, 1.0, torch.tensor(signs), torch.tensor(perm[:1]))
+        cases["run_wide_diagonal"] = lambda: _torch.run(
+            t, 1.0, torch.tensor(signs.reshape(6, 32)))
+        cases["run_int64_wrap"] = lambda: _torch.run(
+            t, 1.0, torch.tensor(signs[:1]), torch.tensor(perm[:1].astype("int64") + 2**32))
+for name, thunk in cases.items():
+    print(name, "->", outcome(thunk), flush=True)
+"""
+
+
+@pytest.mark.parametrize("native_on", ["1", "0"])
+def test_hostile_tables_raise_and_never_crash(native_on, monkeypatch):
+    """Issue 39, item 1: the fused step read out of bounds (a segfault with a
+    short permutation, neighbouring memory with an index of n) and returned
+    numbers for mismatched tables. In a subprocess: a crash must fail the
+    test, not end the pass."""
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", native_on)
+    result = run_python(["-c", HOSTILE_TABLES], BACKEND)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    outcomes = dict(line.split(" -> ") for line in result.stdout.splitlines())
+    for case in ("fewer_rows", "mismatched_gaussian"):
+        assert "must have one shape (blocks, n)" in outcomes[case], outcomes
+    assert "must have n = 64 features" in outcomes["narrow_x"], outcomes
+    for case in ("out_of_range", "off_by_one", "negative"):
+        # XLA's gathers (JAX, and TensorFlow's jit-compiled predict) clamp or
+        # fill instead of raising: no crash and no read of other memory is
+        # what holds there.
+        if BACKEND == "torch" and native_on == "1":
+            assert "outside 0..63" in outcomes[case], outcomes
+        elif BACKEND == "torch":
+            assert outcomes[case] != "returned", outcomes
+    for case in ("run_short_permutation", "run_wide_diagonal", "run_int64_wrap"):
+        if case in outcomes:
+            assert outcomes[case].startswith("ValueError keras_crosswise::fwht")

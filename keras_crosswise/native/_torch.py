@@ -17,29 +17,65 @@ def op():
 def run(x, scale, diagonal=None, permutation=None):
     """`scale * (x[..., permutation] * diagonal) @ H_n` over the last axis of a
     float32/float64 CPU tensor, computed now (no autograd). `diagonal` and
-    `permutation` (rows permutations of 0..n-1, not checked here), of shape
-    `(blocks, n)`, serve row r by their row r % blocks; `None` for none."""
+    `permutation` (each row a permutation of 0..n-1), of one shape
+    `(blocks, n)`, serve row r by their row r % blocks; `None` for none.
+    Every size and index is checked before the kernel reads memory: a
+    ValueError, never a read outside a tensor."""
     kernel = _kernels.get(x.dtype)
     if kernel is None:
         raise ValueError(
             f"keras_crosswise::fwht takes float32 or float64; got {x.dtype}."
         )
     x = x.contiguous()
-    out = torch.empty(x.shape, dtype=x.dtype)
     n = x.shape[-1]
     tables = [
-        None if table is None else table.detach().to(dtype).contiguous().reshape(-1, n)
-        for table, dtype in ((diagonal, x.dtype), (permutation, torch.int32))
+        _table(name, table, dtype, n)
+        for name, table, dtype in (
+            ("diagonal", diagonal, x.dtype),
+            ("permutation", permutation, torch.int32),
+        )
     ]
+    shapes = {tuple(table.shape) for table in tables if table is not None}
+    if len(shapes) > 1:
+        raise ValueError(
+            "keras_crosswise::fwht: `diagonal` and `permutation` must have one "
+            f"shape (blocks, n); got {tuple(diagonal.shape)} and "
+            f"{tuple(permutation.shape)}."
+        )
     pointers = [None if table is None else table.data_ptr() for table in tables]
-    blocks = next((table.shape[0] for table in tables if table is not None), 1)
+    blocks = next(iter(shapes))[0] if shapes else 1
+    out = torch.empty(x.shape, dtype=x.dtype)
     rows = x.numel() // n
     status = kernel(x.data_ptr(), out.data_ptr(), rows, n, scale, *pointers, blocks)
+    if status == -2:  # the kernel's own check, behind _table's
+        raise ValueError(_outside(n))
     if status != 0:
         raise ValueError(
             f"keras_crosswise::fwht: the last axis must be a power of two; got {n}."
         )
     return out
+
+
+def _outside(n):
+    return f"keras_crosswise::fwht: `permutation` holds indices outside 0..{n - 1}."
+
+
+def _table(name, table, dtype, n):
+    """`table` as a contiguous `(blocks, n)` tensor of `dtype`, checked: its
+    last axis is n and, for the permutation, every index is in 0..n-1 (read
+    before the cast, which would wrap a large int64)."""
+    if table is None:
+        return None
+    if table.dim() != 2 or table.shape[-1] != n:
+        raise ValueError(
+            f"keras_crosswise::fwht: `{name}` must have shape (blocks, {n}); "
+            f"got {tuple(table.shape)}."
+        )
+    if name == "permutation" and table.numel():
+        low, high = torch.aminmax(table.detach())
+        if int(low) < 0 or int(high) >= n:
+            raise ValueError(_outside(n))
+    return table.detach().to(dtype).contiguous()
 
 
 def fwht(x, scale):

@@ -143,14 +143,26 @@ static int bad_sizes(int64_t rows, int64_t n, int64_t blocks) {
   return rows < 0 || n < 1 || (n & (n - 1)) != 0 || blocks < 1;
 }
 
+/* Whether an index of the (blocks, n) `perm` is outside 0 .. n-1: a gather by
+ * it would read outside its row. Never trusted: O(blocks n), against the
+ * O(rows n log n) of the transform. */
+static int bad_permutation(const int32_t *perm, int64_t blocks, int64_t n) {
+  if (!perm) return 0;
+  for (int64_t i = 0; i < blocks * n; i++)
+    if (perm[i] < 0 || perm[i] >= n) return 1;
+  return 0;
+}
+
 /* dst = scale * (src[:, perm] * diag) @ H_n, rows x n, n a power of two (dst
  * must not overlap src when perm is given); row r takes row r % blocks of
- * the (blocks, n) `diag` and `perm` (each row a permutation of 0 .. n-1, not
- * checked here), either NULL for none. Returns 0, or -1 for bad sizes. */
+ * the (blocks, n) `diag` and `perm` (each row a permutation of 0 .. n-1),
+ * either NULL for none. Returns 0, -1 for bad sizes, or -2 (nothing written)
+ * for a `perm` index outside 0 .. n-1. */
 int crosswise_fastfood_step_f32(const float *src, float *dst, int64_t rows,
                                 int64_t n, double scale, const float *diag,
                                 const int32_t *perm, int64_t blocks) {
   if (bad_sizes(rows, n, blocks)) return -1;
+  if (bad_permutation(perm, blocks, n)) return -2;
   int which = crosswise_fwht_level();
   if (n < LANES_F32[which])
     rows_f32_scalar(src, dst, rows, n, (float)scale, diag, blocks, perm);
@@ -163,6 +175,7 @@ int crosswise_fastfood_step_f64(const double *src, double *dst, int64_t rows,
                                 int64_t n, double scale, const double *diag,
                                 const int32_t *perm, int64_t blocks) {
   if (bad_sizes(rows, n, blocks)) return -1;
+  if (bad_permutation(perm, blocks, n)) return -2;
   int which = crosswise_fwht_level();
   if (n < LANES_F64[which])
     rows_f64_scalar(src, dst, rows, n, scale, diag, blocks, perm);

@@ -63,7 +63,7 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     if isinstance(permutation, (np.ndarray, list, tuple)):  # concrete: checked
         check_permutation_rows("`permutation`", permutation)
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
-    blocks, n = (static_size(size) for size in signs.shape)  # static weight shapes
+    blocks, n = _check_shapes(x, signs, permutation, gaussian)
     symbolic = symbolic_call(
         functools.partial(fastfood, method=method, max_factor=max_factor),
         lambda x, *_: keras.KerasTensor((*x.shape[:-1], blocks * n), dtype=x.dtype),
@@ -106,6 +106,35 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
     rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n, method, max_factor)
     return ops.reshape(rows, (*leading, blocks * n))
+
+
+def _check_shapes(x, signs, permutation, gaussian):
+    """`(blocks, n)`, the one static shape of the three tables, checked
+    against each other and `x`'s last axis (every backend, before any
+    kernel reads them: a table of fewer rows must not be read past its end,
+    nor a mismatch broadcast into numbers)."""
+    shapes = {
+        name: tuple(static_size(size) for size in table.shape)
+        for name, table in (
+            ("signs", signs),
+            ("permutation", permutation),
+            ("gaussian", gaussian),
+        )
+    }
+    if len(shapes["signs"]) != 2 or len(set(shapes.values())) != 1:
+        got = ", ".join(f"{name}={shape}" for name, shape in shapes.items())
+        raise ValueError(
+            "`signs`, `permutation` and `gaussian` must have one shape "
+            f"(blocks, n); got {got}."
+        )
+    blocks, n = shapes["signs"]
+    width = static_size(x.shape[-1]) if len(x.shape) else None
+    if width is not None and width != n:
+        raise ValueError(
+            f"`x` must have n = {n} features on its last axis (the tables' "
+            f"width); got shape {tuple(x.shape)}."
+        )
+    return blocks, n
 
 
 def _fwht_per_block(rows, n, method, max_factor):
