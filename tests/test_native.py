@@ -459,3 +459,55 @@ def test_hostile_tables_raise_and_never_crash(native_on, monkeypatch):
     for case in ("run_short_permutation", "run_wide_diagonal", "run_int64_wrap"):
         if case in outcomes:
             assert outcomes[case].startswith("ValueError keras_crosswise::fwht")
+
+
+CONCURRENT_FIRST_USE = """
+import threading, keras, numpy as np
+from keras_crosswise import ops
+barrier, errors, results = threading.Barrier(8), [], {}
+x = np.random.default_rng(0).standard_normal((4, 256)).astype("float32")
+
+def first_call(i):
+    barrier.wait()
+    try:
+        results[i] = keras.ops.convert_to_numpy(ops.fwht(x))
+    except Exception as error:
+        errors.append(repr(error))
+
+threads = [threading.Thread(target=first_call, args=(i,)) for i in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("ERRORS", errors)
+print("SAME", all(np.array_equal(results[0], r) for r in results.values()), len(results))
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.linear_model import RidgeClassifier
+from keras_crosswise.sklearn import McKernelSampler
+import joblib
+rng = np.random.default_rng(1)
+features, labels = rng.standard_normal((60, 16)), rng.integers(0, 2, 60)
+search = GridSearchCV(
+    make_pipeline(McKernelSampler(n_components=64, random_state=0), RidgeClassifier()),
+    {"mckernelsampler__sigma": [0.5, 1.0, 2.0, 4.0]}, cv=2, n_jobs=4,
+)
+with joblib.parallel_backend("threading"):
+    search.fit(features, labels)
+print("GRID", search.best_params_)
+"""
+
+
+@on_native_backends
+def test_first_use_from_many_threads_at_once(tmp_path, monkeypatch):
+    """Issue 39, item 3: 7 of 8 threads whose first call was concurrent
+    raised "Library object has been destroyed" (the op defined twice), and a
+    threaded GridSearchCV over McKernelSampler aborted the process. A fresh
+    process and a fresh cache: the build, the load and the registration all
+    happen under the threads."""
+    monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path))
+    result = run_python(["-c", CONCURRENT_FIRST_USE], BACKEND)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "ERRORS []" in result.stdout, result.stdout
+    assert "SAME True 8" in result.stdout, result.stdout
+    assert "GRID {'mckernelsampler__sigma'" in result.stdout, result.stdout

@@ -32,11 +32,32 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 SOURCE = pathlib.Path(__file__).parent
 ISA_LEVELS = ("portable", "avx2", "avx512")
 COMPILE_TIMEOUT_S = 120
 _OFF = ("0", "false", "off", "no")
+# Building, loading and registering happen once per process, under this lock:
+# threads whose first call is concurrent (a threaded GridSearchCV) wait for
+# the first one instead of defining the op or the FFI target twice.
+_LOCK = threading.RLock()
+
+
+def _once(function):
+    """`functools.cache` for a function of no arguments, whose first call
+    runs once however many threads make it at the same time."""
+    made = []
+
+    @functools.wraps(function)
+    def once():
+        if not made:
+            with _LOCK:
+                if not made:
+                    made.append(function())
+        return made[0]
+
+    return once
 
 
 def enabled():
@@ -239,13 +260,13 @@ class _Loaded:
         ).decode()
 
 
-@functools.cache
+@_once
 def core():
     """The C library for PyTorch (through ctypes); built on first call."""
     return _Loaded(_build_core)
 
 
-@functools.cache
+@_once
 def jax_library():
     """The C library with its XLA FFI handler, registered with JAX; built and
     registered on first call."""
@@ -285,7 +306,8 @@ def status(backend=None):
         if loaded.library is not None:
             from keras_crosswise.native import _torch
 
-            _torch.register(loaded.library)
+            with _LOCK:
+                _torch.register(loaded.library)
     else:
         return {
             "backend": backend,
