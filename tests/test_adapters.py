@@ -525,3 +525,158 @@ def test_bad_input_is_refused_clearly(rng):
         merge(base_model(rng))
     with pytest.raises(ValueError, match="no adapters to save"):
         adapters.save_adapters(base_model(rng), "x.npz")
+
+
+def weight_state(model):
+    """Every weight's value and flag and every layer's flag: a refused load
+    must leave all of them as they were."""
+    return (
+        [(w.path, to_numpy(w).tobytes(), w.trainable) for w in model.weights],
+        [(layer.name, layer.trainable) for layer in find_layers(model, bool)],
+    )
+
+
+@pytest.mark.parametrize("kind", ["ia3", "cz_bias"])
+def test_a_layer_in_train_is_trained_not_adapted_and_round_trips(kind, rng, tmp_path):
+    """Issue 39, item 2: with default targets, `train=["head"]` adapted the
+    head too and trained its kernel; save_adapters then left the kernel out
+    on JAX and PyTorch (a reload differed by 1.5-2.0), and TensorFlow never
+    trained it. Now a layer in `train` is trained in full, not adapted."""
+    model = base_model(rng)
+    base = [to_numpy(w) for w in model.weights]
+    adapt(model, kind=kind, train=["head"])  # the docs' first snippet (ia3)
+    assert [a.name for a in found_adapters(model)] == ["hidden"]
+    assert isinstance(model.get_layer("head"), keras.layers.Dense)
+    x = rng.standard_normal((32, 12)).astype("float32")
+    y = rng.standard_normal((32, 4)).astype("float32")
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    head = model.get_layer("head")
+    assert np.abs(to_numpy(head.kernel) - base[2]).max() > 1e-3  # it trained
+    tuned = to_numpy(model(x))
+    adapters.save_adapters(model, tmp_path / "a.npz")
+    fresh = base_model(rng)
+    for weight, value in zip(fresh.weights, base, strict=True):
+        weight.assign(value)
+    adapters.load_adapters(fresh, tmp_path / "a.npz")
+    np.testing.assert_allclose(to_numpy(fresh(x)), tuned, atol=1e-5)
+    if kind != "ia3":  # (IA)³ after a relu does not merge (by design)
+        np.testing.assert_allclose(to_numpy(merge(fresh)(x)), tuned, atol=1e-5)
+    with pytest.raises(ValueError, match="'head', but it is trained in full"):
+        adapt(base_model(rng), kind="cz", layers=["hidden", "head"], train=["head"])
+
+
+def test_batch_normalization_in_train_keeps_its_moving_statistics(rng, tmp_path):
+    """Issue 39, item 4: only gamma and beta were saved; the reload differed
+    by 5-8 through the moving mean and variance."""
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, name="hidden"),
+            keras.layers.BatchNormalization(name="norm"),
+            keras.layers.Dense(2, name="head"),
+        ]
+    )
+    base = [to_numpy(w) for w in model.weights]
+    adapt(model, kind="cz_bias", layers=["hidden"], train=["norm", "head"])
+    x = (3 + 4 * rng.standard_normal((64, 6))).astype("float32")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, rng.standard_normal((64, 2)), epochs=2, batch_size=16, verbose=0)
+    tuned = to_numpy(model(x, training=False))
+    path = tmp_path / "bn.npz"
+    adapters.save_adapters(model, path)
+    with np.load(path) as stored:
+        meta = json.loads(str(stored["meta"]))
+    assert sorted(meta["state"]) == ["norm/moving_mean", "norm/moving_variance"]
+    fresh = keras.models.clone_model(unload(model))
+    for weight, value in zip(fresh.weights, base, strict=True):
+        weight.assign(value)
+    adapters.load_adapters(fresh, path)
+    np.testing.assert_allclose(to_numpy(fresh(x, training=False)), tuned, atol=1e-5)
+    norm = fresh.get_layer("norm")
+    assert not norm.moving_mean.trainable and norm.gamma.trainable
+
+
+def test_a_refused_load_leaves_the_model_as_it_was(rng, tmp_path):
+    """Issue 39, items 5 and 12: a refusal left every base kernel frozen; a
+    string-typed array failed after the adapters were put on (PyTorch); int,
+    bool and uint8 arrays truncated the weights silently; a malformed meta
+    raised KeyError or AttributeError; a file with no adapters froze the
+    whole model; a non-model raised AttributeError."""
+    model = base_model(rng)
+    adapt(model, kind="cz_bias", layers=["hidden"], train=["head"])
+    path = tmp_path / "a.npz"
+    adapters.save_adapters(model, path)
+    with np.load(path) as stored:
+        good = {key: stored[key] for key in stored.files}
+    meta = json.loads(str(good["meta"]))
+
+    def variant(name, **changes):
+        arrays = {**good, **changes}
+        np.savez(tmp_path / name, **arrays)
+        return tmp_path / name
+
+    def with_meta(name, **fields):
+        return variant(name, meta=np.array(json.dumps({**meta, **fields})))
+
+    scale = good["adapters/hidden/scale"]
+    entry = meta["adapters"][0]
+    cases = [
+        (
+            variant("str.npz", **{"adapters/hidden/scale": scale.astype(str)}),
+            "dtype <U",
+        ),
+        (
+            variant("int.npz", **{"adapters/hidden/scale": scale.astype(int)}),
+            "dtype int",
+        ),
+        (
+            variant(
+                "b.npz", **{"trained/head/kernel": good["trained/head/kernel"] > 0}
+            ),
+            "dtype bool",
+        ),
+        (
+            variant("u8.npz", **{"adapters/hidden/scale": scale.astype("uint8")}),
+            "dtype uint8",
+        ),
+        (with_meta("empty.npz", adapters=[]), "holds no adapters"),
+        (with_meta("nolist.npz", adapters={"x": 1}), "`adapters` is not a list"),
+        (
+            with_meta(
+                "nokey.npz", adapters=[{k: v for k, v in entry.items() if k != "kind"}]
+            ),
+            r"mistypes \['kind'\]",
+        ),
+        (with_meta("seed.npz", adapters=[{**entry, "seed": "4"}]), r"\['seed'\]"),
+        (with_meta("trained.npz", trained=[1, 2]), "`trained` is not a mapping"),
+        (variant("meta.npz", meta=np.array(json.dumps([1]))), "not a mapping"),
+    ]
+    for path_, message in cases:
+        target = base_model(rng)
+        target.get_layer("hidden").kernel.trainable = True
+        before = weight_state(target)
+        with pytest.raises(ValueError, match=message):
+            adapters.load_adapters(target, path_)
+        assert weight_state(target) == before, path_.name
+        assert not found_adapters(target)
+    with pytest.raises(TypeError, match=r"must be a keras\.Model; got str"):
+        adapters.load_adapters("notamodel", path)
+
+
+def test_disabled_adapters_reload_disabled(rng, tmp_path):
+    """Issue 39, item 15: adapters disabled when saved reloaded enabled."""
+    model = base_model(rng)
+    adapt(model, kind="cz", layers=["hidden"])
+    randomise_adapters(model, rng)
+    x = rng.standard_normal((4, 12)).astype("float32")
+    adapters.disable(model)
+    base = to_numpy(model(x))
+    model.save(tmp_path / "off.keras")
+    reloaded = keras.models.load_model(tmp_path / "off.keras")
+    np.testing.assert_allclose(to_numpy(reloaded(x)), base, atol=1e-6)
+    adapters.enable(reloaded)
+    adapters.enable(model)
+    np.testing.assert_allclose(to_numpy(reloaded(x)), to_numpy(model(x)), atol=1e-6)
+    assert np.abs(to_numpy(model(x)) - base).max() > 1e-3

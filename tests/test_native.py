@@ -429,7 +429,8 @@ if keras.backend.backend() == "torch":
         cases["run_wide_diagonal"] = lambda: _torch.run(
             t, 1.0, torch.tensor(signs.reshape(6, 32)))
         cases["run_int64_wrap"] = lambda: _torch.run(
-            t, 1.0, torch.tensor(signs[:1]), torch.tensor(perm[:1].astype("int64") + 2**32))
+            t, 1.0, torch.tensor(signs[:1]),
+            torch.tensor(perm[:1].astype("int64") + 2**32))
 for name, thunk in cases.items():
     print(name, "->", outcome(thunk), flush=True)
 """
@@ -480,7 +481,8 @@ for thread in threads:
 for thread in threads:
     thread.join()
 print("ERRORS", errors)
-print("SAME", all(np.array_equal(results[0], r) for r in results.values()), len(results))
+same = all(np.array_equal(results[0], r) for r in results.values())
+print("SAME", same, len(results))
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.linear_model import RidgeClassifier

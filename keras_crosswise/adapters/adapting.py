@@ -67,9 +67,13 @@ def adapt(model, kind="cz_bias", layers=None, train=None, seed=None, feedforward
             `enable_lora` targets (the query and value projections) or, for
             `"ia3"`, the keys, values and feed-forward output layers; on other
             models, every Dense and EinsumDense layer not adapted yet.
-        train: the layers to train besides the adapters (names, paths, a
-            regular expression or a callable over every layer); `None` for
-            none.
+        train: the layers to train in full besides the adapters (names,
+            paths, a regular expression or a callable over every layer;
+            peft's `modules_to_save`); `None` for none. A layer in `train`,
+            or inside one, is not adapted: the default targets pass over it,
+            and naming it in `layers` too is refused. `save_adapters` stores
+            all of its variables (a BatchNormalization's moving statistics
+            too).
         seed: integer or `None`, the seed of the Fastfood transforms (the
             i-th adapter gets `seed + 8 i`).
         feedforward: for `"ia3"`, which of the chosen layers get their input
@@ -97,9 +101,9 @@ def adapt(model, kind="cz_bias", layers=None, train=None, seed=None, feedforward
         raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
     check_model(model)
     seed = check_seed(seed)
-    chosen = _choose(model, kind, layers)
-    inputs_scaled = _feedforward(model, kind, feedforward, chosen)
     trained = _trained(model, train)
+    chosen = _choose(model, kind, layers, trained)
+    inputs_scaled = _feedforward(model, kind, feedforward, chosen)
     for i, layer in enumerate(chosen):
         adapter = DiagonalAdapter(
             layer,
@@ -217,23 +221,22 @@ def save_adapters(model, path):
         )
         for weight in own:
             arrays[f"adapters/{path_of}/{weight.name}"] = _numpy(weight)
-    inside = {id(w) for adapter in adapters for w in adapter.weights}
-    trained, by_weight = {}, weight_paths(model)
-    for weight in model.trainable_weights:
-        if id(weight) not in inside:
-            key = f"trained/{by_weight[id(weight)]}"
-            if key in arrays:
-                raise ValueError(
-                    f"`model` '{model.name}' has two trainable weights at the path "
-                    f"'{key[8:]}'; name its layers apart to save them."
-                )
-            arrays[key] = _numpy(weight)
-            trained[key[8:]] = list(weight.shape)
+    trained, state, by_weight = {}, {}, weight_paths(model)
+    for weight, trainable in _trained_variables(model, adapters):
+        key = f"trained/{by_weight[id(weight)]}"
+        if key in arrays:
+            raise ValueError(
+                f"`model` '{model.name}' has two trained weights at the path "
+                f"'{key[8:]}'; name its layers apart to save them."
+            )
+        arrays[key] = _numpy(weight)
+        (trained if trainable else state)[key[8:]] = list(weight.shape)
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "adapters": entries,
         "trained": trained,
+        "state": state,  # a trained layer's other variables (moving statistics)
     }
     _write_atomically(pathlib.Path(path), meta, arrays)
 
@@ -245,18 +248,21 @@ def load_adapters(model, path):
     those train afterwards.
 
     Everything is checked before `model` changes: a file for another model
-    (another layer path, layer type, kind or shape), an edited Fastfood
-    permutation or sign vector, and an unknown format are refused with an
-    error naming the first mismatch.
+    (another layer path, layer type, kind, shape or dtype), an edited
+    Fastfood permutation or sign vector, a malformed or empty file and an
+    unknown format are refused with an error naming the first mismatch, and
+    a refused load leaves `model` as it was, flag for flag.
 
     Returns:
         `model`, adapted.
     """
+    check_model(model)
     meta, arrays = _read(pathlib.Path(path))
     paths = {value: key for key, value in layer_paths(model).items()}
     by_id = {id(layer): layer for layer in find_layers(model, lambda layer: True)}
     existing = {id(adapter) for adapter in _adapters(model)}
     planned = []  # (entry, layer or its adapter, adapter, new)
+    restore = _flags(model)
     try:
         for index, entry in enumerate(meta["adapters"]):
             layer = by_id.get(paths.get(entry["path"]))
@@ -266,29 +272,31 @@ def load_adapters(model, path):
         weights = {id(weight): weight for weight in model.weights}
         by_path = {path: weights[i] for i, path in weight_paths(model).items()}
         trained = []
-        for weight_path, shape in meta["trained"].items():
-            weight = by_path.get(weight_path)
-            if weight is None or list(weight.shape) != list(shape):
-                have = None if weight is None else tuple(weight.shape)
-                raise ValueError(
-                    f"{path} holds the trained weight '{weight_path}' of shape "
-                    f"{tuple(shape)}; `model` '{model.name}' has "
-                    f"{'no such weight' if have is None else f'shape {have}'}."
-                )
-            trained.append((weight, arrays[f"trained/{weight_path}"]))
+        for group in ("trained", "state"):
+            for weight_path, shape in meta[group].items():
+                weight = by_path.get(weight_path)
+                if weight is None or list(weight.shape) != list(shape):
+                    have = None if weight is None else tuple(weight.shape)
+                    raise ValueError(
+                        f"{path} holds the trained weight '{weight_path}' of shape "
+                        f"{tuple(shape)}; `model` '{model.name}' has "
+                        f"{'no such weight' if have is None else f'shape {have}'}."
+                    )
+                value = arrays.get(f"trained/{weight_path}")
+                where = f"{path}: trained weight '{weight_path}'"
+                _check_array(where, value, weight)
+                trained.append((weight, value, group == "trained"))
     except Exception:
-        for _, _, adapter, new in planned:
-            if new:
-                adapter.layer.activation = adapter.activation
+        restore()
         raise
     for entry, layer, adapter, new in planned:
         if new:
             replace_in_place(model, layer, adapter)
         for weight in _own_weights(adapter):
             weight.assign(arrays[f"adapters/{entry['path']}/{weight.name}"])
-    for weight, value in trained:
+    for weight, value, _ in trained:
         weight.assign(value)
-    _freeze_all_but(model, [], [weight for weight, _ in trained])
+    _freeze_all_but(model, [], [weight for weight, _, learns in trained if learns])
     _forget_compiled_functions(model, uncompile=True)
     return model
 
@@ -332,9 +340,8 @@ def _check_adapter_arrays(path, entry, adapter, arrays):
     for weight in _own_weights(adapter):
         key = f"adapters/{entry['path']}/{weight.name}"
         where = f"{path}: adapter '{entry['path']}' weight `{weight.name}`"
-        if key not in arrays:
-            raise ValueError(f"{where} is missing: the file is incomplete.")
-        value = arrays[key]
+        value = arrays.get(key)
+        _check_array(where, value, weight)
         if tuple(value.shape) != tuple(weight.shape):
             raise ValueError(
                 f"{where} has shape {tuple(value.shape)}; `model` needs "
@@ -367,6 +374,11 @@ def _read(path):
             f"{path} is not an adapters file written by save_adapters (no "
             "readable `meta` entry)."
         ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"{path} is not an adapters file written by save_adapters (its "
+            "`meta` is not a mapping)."
+        )
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise ValueError(
             f"{path} is in format {meta.get('format')!r} version "
@@ -374,7 +386,100 @@ def _read(path):
             f"version {VERSION}. (Files of 0.3 were keyed by position: "
             "load them with keras-crosswise 0.3, `merge`, and adapt again.)"
         )
+    _check_meta(path, meta)
     return meta, arrays
+
+
+# What each adapter entry of a file's meta holds, and of which types.
+ENTRY_FIELDS = {
+    "path": str,
+    "kind": str,
+    "feedforward": bool,
+    "seed": (int, type(None)),
+    "layer": str,
+    "shapes": dict,
+}
+
+
+def _check_meta(path, meta):
+    """A clear error for a meta of the right format whose structure is not
+    the one `save_adapters` writes, or that holds no adapter (loading it
+    would only freeze the model)."""
+    meta.setdefault("state", {})  # files written before moving statistics
+    adapters = meta.get("adapters")
+    problem = None
+    if not isinstance(adapters, list):
+        problem = "`adapters` is not a list"
+    else:
+        for index, entry in enumerate(adapters):
+            if not isinstance(entry, dict):
+                problem = f"adapter {index} is not a mapping"
+                break
+            wrong = [
+                name
+                for name, types in ENTRY_FIELDS.items()
+                if not isinstance(entry.get(name), types)
+                or (types is str and not entry.get(name))
+            ]
+            if wrong:
+                problem = f"adapter {index} lacks or mistypes {wrong}"
+                break
+    for group in ("trained", "state"):
+        value = meta.get(group)
+        if problem is None and not (
+            isinstance(value, dict)
+            and all(
+                isinstance(shape, list) and all(isinstance(n, int) for n in shape)
+                for shape in value.values()
+            )
+        ):
+            problem = f"`{group}` is not a mapping of weight paths to shapes"
+    if problem:
+        raise ValueError(
+            f"{path} is not an adapters file written by save_adapters ({problem})."
+        )
+    if not adapters:
+        raise ValueError(
+            f"{path} holds no adapters: loading it would only freeze `model`."
+        )
+
+
+def _check_array(where, value, weight):
+    """A clear error unless the stored `value` for `weight` is there, and of
+    its kind of dtype: a float array for a float weight (an integer, bool or
+    string array would be cast silently, or fail half-way through a load),
+    an integer one for an integer weight."""
+    if value is None:
+        raise ValueError(f"{where} is missing: the file is incomplete.")
+    want = keras.backend.standardize_dtype(weight.dtype)
+    kinds = {"float": np.floating, "int": np.integer, "uint": np.integer}
+    needed = next((t for k, t in kinds.items() if want.startswith(k)), None)
+    if needed is not None and not np.issubdtype(value.dtype, needed):
+        raise ValueError(
+            f"{where} has dtype {value.dtype}; `model` needs {want} (an array of "
+            f"{needed.__name__} values). The file is corrupted or was edited."
+        )
+
+
+def _flags(model):
+    """A function that puts back every layer's `trainable` and activation and
+    every weight's `trainable` flag of `model` as they are now (a refused
+    load leaves the model as it found it)."""
+    layers = [model, *find_layers(model, lambda layer: True)]
+    kept = [
+        (layer, layer.trainable, getattr(layer, "activation", None)) for layer in layers
+    ]
+    weights = [(weight, weight.trainable) for weight in model.weights]
+
+    def restore():
+        for layer, trainable, activation in kept:  # outermost first
+            layer.trainable = trainable
+            if activation is not None:
+                layer.activation = activation
+        for weight, trainable in weights:
+            weight.trainable = trainable
+
+    return restore
 
 
 def _write_atomically(path, meta, arrays):
@@ -392,6 +497,26 @@ def _write_atomically(path, meta, arrays):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _trained_variables(model, adapters):
+    """`(variable, trainable)` for every trainable weight outside the
+    adapters, and every other variable of the layers that own one (a
+    BatchNormalization in `train` has moving statistics that its training
+    changes too)."""
+    inside = {id(w) for adapter in adapters for w in adapter.weights}
+    owner = {}
+    for layer in find_layers(model, lambda layer: True):  # deepest owner last
+        for weight in layer.weights:
+            owner[id(weight)] = layer
+    trainable = [w for w in model.trainable_weights if id(w) not in inside]
+    chosen = {id(w): (w, True) for w in trainable}
+    for weight in trainable:
+        layer = owner.get(id(weight))
+        for other in [] if layer is None else layer.weights:
+            if id(other) not in inside:
+                chosen.setdefault(id(other), (other, False))
+    return list(chosen.values())
 
 
 def _numpy(weight):
@@ -420,9 +545,14 @@ def _own_weights(adapter):
     return [w for w in adapter.weights if id(w) not in inner]
 
 
-def _why_not_adaptable(model, layer, adapted):
+def _why_not_adaptable(model, layer, adapted, trained):
     if isinstance(layer, DiagonalAdapter) or id(layer) in adapted:
         return "it is already adapted (`merge` or `unload` the model first)"
+    if id(layer) in trained:
+        return (
+            "it is trained in full (`train` names it or a layer holding it); a "
+            "layer is either adapted or trained"
+        )
     if not isinstance(layer, ADAPTABLE):
         return f"it is a {type(layer).__name__}, not a Dense or EinsumDense layer"
     try:
@@ -432,11 +562,16 @@ def _why_not_adaptable(model, layer, adapted):
     return why_not_swappable(model, layer)
 
 
-def _choose(model, kind, layers):
+def _choose(model, kind, layers, trained):
     adapted = {id(adapter.layer) for adapter in _adapters(model)}
+    inside_trained = {id(layer) for layer in trained}
+    for layer in trained:
+        inside_trained |= {id(x) for x in find_layers(layer, lambda x: True)}
     spec = _default_targets(model, kind) if layers is None else layers
     chosen = select_layers(
-        model, spec, lambda layer: _why_not_adaptable(model, layer, adapted)
+        model,
+        spec,
+        lambda layer: _why_not_adaptable(model, layer, adapted, inside_trained),
     )
     if not chosen:
         already = " (every one is adapted already)" if adapted else ""

@@ -59,6 +59,9 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         seed: integer or `None`, the seed of F (`"fastfood"`).
         feedforward: bool, for `"ia3"`: scale the input (True) instead of
             the output.
+        enabled: bool, whether the adapter acts (`False`: the wrapped layer
+            alone, as after `keras_crosswise.adapters.disable`); saved with
+            the layer.
         **kwargs: base layer keyword arguments; `name` defaults to the
             wrapped layer's.
 
@@ -87,13 +90,22 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         Zarza et al., arXiv:1905.10324 (Eq. 6, 13-14).
     """
 
-    def __init__(self, layer, kind="cz_bias", seed=None, feedforward=False, **kwargs):
+    def __init__(
+        self,
+        layer,
+        kind="cz_bias",
+        seed=None,
+        feedforward=False,
+        enabled=True,
+        **kwargs,
+    ):
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
         if kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
-        if not isinstance(feedforward, bool):
-            raise TypeError(f"`feedforward` must be a bool; got {feedforward!r}.")
+        for name, value in (("feedforward", feedforward), ("enabled", enabled)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be a bool; got {value!r}.")
         if feedforward and kind != "ia3":
             raise ValueError(
                 f"`feedforward=True` goes with kind='ia3'; got kind={kind!r}."
@@ -103,7 +115,7 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         kwargs.setdefault("dtype", _float_policy(layer.dtype_policy))
         super().__init__(**kwargs)
         self.layer, self.kind, self.seed = layer, kind, check_seed(seed)
-        self.feedforward, self.enabled = feedforward, True
+        self.feedforward, self.enabled = feedforward, enabled
         self.output_axes, self.input_size, self.output_size = _einsum_axes(layer)
         einsum = isinstance(layer, keras.layers.EinsumDense)
         on_input = kind == "fastfood" or feedforward
@@ -297,6 +309,8 @@ class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer
         config.update({"layer": layer, "kind": self.kind, "seed": self.seed})
         if self.feedforward:
             config["feedforward"] = True
+        if not self.enabled:  # `disable`d when saved: reloads disabled
+            config["enabled"] = False
         return config
 
 
