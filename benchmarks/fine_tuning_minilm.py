@@ -13,10 +13,10 @@ the encoder, masked mean pooling of its sequence output, a new linear
 - `fortunes`: a fortune cookie's topic (14 files; 64 tokens).
 
 The study runs every method's rate search (seed 0) on both tasks first,
-then seeds 1-4, then the curve. Per seed: k texts a class to train, 16 a class to validate, up to 100 a
-class to test, disjoint (`english.split`). Each method's learning rate is
-chosen once per task from its grid of 3 on seed 0's validation split; seeds
-1-4 reuse it. Adam, batch 32, `EPOCHS` epochs. Methods:
+then seeds 1-4, then the curve. Per seed: k texts a class to train, 16 a
+class to validate, up to 100 a class to test, disjoint (`english.split`).
+Each method's learning rate is chosen once per task from its grid of 3 on
+seed 0's validation split; seeds 1-4 reuse it. Adam, batch 32, `EPOCHS` epochs. Methods:
 
 - `head` (encoder frozen), `bitfit` (head and every bias), `full`;
 - ours, `keras_crosswise.adapters.adapt` on its default targets: `cz`,
