@@ -280,7 +280,7 @@ def poisoned_labels():
         (mlp, {"layers": ["nope"]}, ValueError, "'nope'"),
         (with_dropout, {"layers": ["drop"]}, ValueError, "not a Dense"),
         (mlp, {"layers": 3}, TypeError, "`layers`"),
-        (mlp, {"layers": "nothing.*"}, ValueError, "No Dense layer"),
+        (mlp, {"layers": "nothing.*"}, ValueError, "matches no layer path"),
         (mlp, {"into": "lowrank"}, ValueError, "`into`"),
         (mlp, {"min_params": 10**9}, ValueError, "No Dense layer"),
         (mlp, {"epochs": -1}, ValueError, "`epochs`"),

@@ -193,9 +193,28 @@ def test_errors(rng):
         czops.fwht(rng.standard_normal((2, 8)), method="fft")
     with pytest.raises(ValueError, match="power of two"):
         czops.hadamard_matrix(6)
+    # A backend float32 tensor too: eager PyTorch's native path skipped
+    # the check and accepted max_factor=3 (issue 39, item 14).
+    tensor = keras.ops.convert_to_tensor(rng.standard_normal((2, 8)), "float32")
     for bad in (3, 1, 6.0, "16"):
+        for x in (rng.standard_normal((2, 8)), tensor):
+            with pytest.raises(ValueError, match="`max_factor`"):
+                czops.fwht(x, max_factor=bad)
         with pytest.raises(ValueError, match="`max_factor`"):
-            czops.fwht(rng.standard_normal((2, 8)), max_factor=bad)
+            czops.fwht(tensor, method="native", max_factor=bad)
+
+
+@pytest.mark.parametrize("method", ["auto", "matmul", "kronecker", "butterfly"])
+def test_float64_stays_float64(method, rng):
+    """Issue 39, item 17: on PyTorch's keras.ops path, `keras.ops.matmul`
+    computed two float64 tensors in float32 (1.3e-4 off at n = 1024)."""
+    x = keras.ops.convert_to_tensor(rng.standard_normal((3, 1024)), "float64")
+    if keras.backend.standardize_dtype(x.dtype) != "float64":
+        pytest.skip("this backend runs without float64 (JAX without x64)")
+    result = czops.fwht(x, method=method)
+    assert keras.backend.standardize_dtype(result.dtype) == "float64"
+    expected = reference(to_numpy(x))
+    assert np.abs(to_numpy(result) - expected).max() < 1e-10
 
 
 @pytest.mark.parametrize("n", [2.5, 0, -5, True, "4"])

@@ -88,7 +88,9 @@ def select_layers(model, layers, why_not, argument="layers"):
     or a list of names or paths (a name selects every layer of that name).
     `why_not(layer)` is `None` for a layer the operation can take, else the
     reason: a callable or a pattern passes over such layers; a list that
-    names one is refused with the reason.
+    names one is refused with the reason. A pattern that chooses nothing is
+    refused: it matches no path (a typo), or only layers the operation
+    cannot take (shared, quantized, ...), each reason given.
     """
     everything = find_layers(model, lambda layer: True)
     if callable(layers):
@@ -102,11 +104,11 @@ def select_layers(model, layers, why_not, argument="layers"):
                 f"`{argument}` as a string is a regular expression over layer "
                 f"paths; {layers!r} is not one ({error})."
             ) from None
-        return [
-            layer
-            for layer in everything
-            if pattern.fullmatch(paths[id(layer)]) and not why_not(layer)
-        ]
+        matched = [layer for layer in everything if pattern.fullmatch(paths[id(layer)])]
+        chosen = [layer for layer in matched if not why_not(layer)]
+        if not chosen:
+            _refuse_pattern(model, layers, argument, matched, why_not, paths)
+        return chosen
     if not isinstance(layers, (list, tuple)) or not all(
         isinstance(name, str) for name in layers
     ):
@@ -134,6 +136,21 @@ def select_layers(model, layers, why_not, argument="layers"):
                 seen.add(id(layer))
                 chosen.append(layer)
     return chosen
+
+
+def _refuse_pattern(model, pattern, argument, matched, why_not, paths):
+    if not matched:
+        some = [paths[id(layer)] for layer in find_layers(model, bool)][:4]
+        raise ValueError(
+            f"`{argument}`={pattern!r} matches no layer path of '{model.name}' (a "
+            f"regular expression matched in full against paths such as {some})."
+        )
+    reasons = [f"'{paths[id(layer)]}': {why_not(layer)}" for layer in matched[:4]]
+    more = f" (and {len(matched) - 4} more)" if len(matched) > 4 else ""
+    raise ValueError(
+        f"`{argument}`={pattern!r} matches {len(matched)} layer(s) of "
+        f"'{model.name}', none of which it can take: {'; '.join(reasons)}{more}."
+    )
 
 
 # Wrappers that call their inner layers per time step or per direction, with
