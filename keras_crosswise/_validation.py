@@ -67,6 +67,11 @@ def check_layer_size(layer_name, shapes, row=None):
 
 def check_feature_axis(layer_name, input_shape):
     """Return the size of the last axis of `input_shape`, which must be defined."""
+    if input_shape is None:
+        raise ValueError(
+            f"{layer_name} expects inputs of shape (..., features); got input "
+            "shape None."
+        )
     input_shape = tuple(input_shape)
     if len(input_shape) < 2:
         raise ValueError(

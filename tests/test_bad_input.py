@@ -257,3 +257,37 @@ def test_sparse_inputs_give_the_dense_result(make, rng):
         model = keras.Model(inputs, keras.layers.Dense(2)(make()(inputs)))
         model.compile("adam", "mse")
         model.fit(sparse_tensor(dense), np.zeros((4, 2)), verbose=0, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [CZDense(5, rank=2), CZDense(3), FastfoodDense(5, seed=1)],
+    ids=["cz_rank2", "cz", "fastfood"],
+)
+def test_bool_and_int_inputs_are_taken_as_dense_takes_them(layer, rng):
+    """Issue 39, item 16: CZDense(rank=2) failed on a bool input on
+    TensorFlow; Keras's Dense takes it (as floats)."""
+    flags = rng.random((4, 6)) > 0.5
+    as_floats = keras.ops.convert_to_numpy(layer(flags.astype("float32")))
+    for given_ in (flags, flags.astype("int32")):
+        result = keras.ops.convert_to_numpy(layer(given_))
+        assert result.dtype == np.float32
+        np.testing.assert_array_equal(result, as_floats)
+
+
+def test_compute_output_shape_of_none_is_a_value_error():
+    """tf-keras raises ValueError; a TypeError came from `tuple(None)`."""
+    for layer in (RandomFourierFeatures(8), CZDense(4), McKernel(8)):
+        with pytest.raises(ValueError, match="got input shape None"):
+            layer.compute_output_shape(None)
+
+
+def test_an_unknown_native_switch_warns_and_stays_on(monkeypatch):
+    from keras_crosswise import native
+
+    for value, on in (("0", False), ("Off", False), ("yes", True), ("", True)):
+        monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", value)
+        assert native.enabled() is on
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "disabled")
+    with pytest.warns(UserWarning, match="'disabled' is not one of"):
+        assert native.enabled() is True

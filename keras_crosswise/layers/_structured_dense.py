@@ -67,6 +67,9 @@ class StructuredDense(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = densified(inputs)  # sparse inputs: the transforms need all
+        if not keras.backend.is_float_dtype(inputs.dtype):
+            # Integers and bools, as Dense takes them (TensorFlow adds no bool).
+            inputs = ops.cast(inputs, self.compute_dtype)
         outputs = ops.cast(self.linear(inputs), self.compute_dtype)
         if self.bias is not None:
             outputs = outputs + self.bias

@@ -11,8 +11,9 @@ serves TensorFlow, GPUs and every export format.
 
 Environment variables:
 
-- `KERAS_CROSSWISE_NATIVE=0` turns the native path off (`1`, the default,
-  leaves it on).
+- `KERAS_CROSSWISE_NATIVE=0` (or `false`, `off`, `no`) turns the native
+  path off; `1` (`true`, `on`, `yes`), the default, leaves it on; another
+  value warns and leaves it on.
 - `KERAS_CROSSWISE_NATIVE_ISA=portable|avx2|avx512` caps the instruction set
   (default: the widest the CPU runs).
 - `KERAS_CROSSWISE_CACHE` is the cache folder (default
@@ -33,11 +34,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 
 SOURCE = pathlib.Path(__file__).parent
 ISA_LEVELS = ("portable", "avx2", "avx512")
 COMPILE_TIMEOUT_S = 120
 _OFF = ("0", "false", "off", "no")
+_ON = ("1", "true", "on", "yes", "")
 # Building, loading and registering happen once per process, under this lock:
 # threads whose first call is concurrent (a threaded GridSearchCV) wait for
 # the first one instead of defining the op or the FFI target twice.
@@ -62,8 +65,17 @@ def _once(function):
 
 def enabled():
     """Whether the environment leaves the native path on
-    (`KERAS_CROSSWISE_NATIVE`, default on)."""
-    return os.environ.get("KERAS_CROSSWISE_NATIVE", "1").strip().lower() not in _OFF
+    (`KERAS_CROSSWISE_NATIVE`: `0`, `false`, `off` or `no` turn it off; `1`,
+    `true`, `on`, `yes` or unset leave it on; another value warns and leaves
+    it on)."""
+    value = os.environ.get("KERAS_CROSSWISE_NATIVE", "1").strip().lower()
+    if value not in _OFF + _ON:
+        warnings.warn(
+            f"KERAS_CROSSWISE_NATIVE={value!r} is not one of {_OFF + _ON}; the "
+            "native kernel stays on (set it to 0 to turn it off).",
+            stacklevel=2,
+        )
+    return value not in _OFF
 
 
 def cache_folder():
