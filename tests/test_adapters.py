@@ -680,3 +680,19 @@ def test_disabled_adapters_reload_disabled(rng, tmp_path):
     adapters.enable(model)
     np.testing.assert_allclose(to_numpy(reloaded(x)), to_numpy(model(x)), atol=1e-6)
     assert np.abs(to_numpy(model(x)) - base).max() > 1e-3
+
+
+def test_patterns_that_choose_nothing_are_refused_alike(rng):
+    """Issue 39, item 13: regular expressions matching nothing passed
+    silently in `train` and `feedforward` (`layers` refused); a pattern that
+    matched only layers adapt cannot take said nothing of why."""
+    for argument in ("train", "feedforward"):
+        model = base_model(rng)
+        with pytest.raises(ValueError, match=f"`{argument}`='nothing.*' matches no"):
+            adapt(model, kind="ia3", layers=["hidden"], **{argument: "nothing.*"})
+        assert not found_adapters(model)
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(4, name="shared")
+    model = keras.Model(inputs, shared(shared(inputs)))
+    with pytest.raises(ValueError, match=r"matches 1 layer.*'shared': it is shared"):
+        adapt(model, kind="cz", layers="sha.*")
