@@ -495,3 +495,31 @@ def test_from_logits_is_read_from_the_teacher_not_its_outputs():
     assert not teacher_logits(softmax)
     logits.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False))
     assert not teacher_logits(logits)  # the compiled loss says probabilities
+
+
+def test_from_logits_false_on_a_logits_teacher_is_refused(rng):
+    """Issue 39, item 9: it distilled silently worse (agreement 0.58 against
+    0.78); a softmax teacher with from_logits=False still compresses."""
+    x = rng.standard_normal((32, 16)).astype("float32")
+    with pytest.raises(ValueError, match=r"`from_logits=False`.*range over \[-"):
+        compress(mlp(), x, from_logits=False, **FAST)
+    student = compress(mlp(activation="softmax"), x, from_logits=False, **FAST)
+    assert student.count_params() < mlp().count_params()
+
+
+def test_the_teacher_keeps_every_trainable_flag(rng):
+    """Issue 39, item 10: compress set the teacher's layers trainable again,
+    which reset per-variable flags (after adapt then merge every kernel was
+    trainable again)."""
+    from keras_crosswise import adapters
+
+    teacher = mlp()
+    adapters.adapt(teacher, kind="cz")
+    adapters.merge(teacher)
+    teacher.layers[0].bias.trainable = True  # a per-variable flag of its own
+    before = [(w.path, w.trainable) for w in teacher.weights]
+    layers_before = [layer.trainable for layer in teacher.layers]
+    compress(teacher, rng.standard_normal((32, 16)).astype("float32"), **FAST)
+    assert [(w.path, w.trainable) for w in teacher.weights] == before
+    assert [layer.trainable for layer in teacher.layers] == layers_before
+    assert not all(trainable for _, trainable in before)  # the test means it

@@ -4,6 +4,7 @@
 Keras internals are read in `keras_crosswise._keras_internals` only."""
 
 from keras_crosswise._surgery.copying import copy_layer, copy_with_swaps
+from keras_crosswise._surgery.flags import trainable_flags
 from keras_crosswise._surgery.in_place import replace_in_place, unwrap_unchanged
 from keras_crosswise._surgery.selection import (
     check_model,
@@ -24,6 +25,7 @@ __all__ = [
     "layer_paths",
     "replace_in_place",
     "select_layers",
+    "trainable_flags",
     "unwrap_unchanged",
     "weight_paths",
     "why_not_swappable",

@@ -18,6 +18,7 @@ from keras_crosswise._surgery import (
     layer_paths,
     replace_in_place,
     select_layers,
+    trainable_flags,
     unwrap_unchanged,
     weight_paths,
     why_not_swappable,
@@ -262,7 +263,7 @@ def load_adapters(model, path):
     by_id = {id(layer): layer for layer in find_layers(model, lambda layer: True)}
     existing = {id(adapter) for adapter in _adapters(model)}
     planned = []  # (entry, layer or its adapter, adapter, new)
-    restore = _flags(model)
+    restore = trainable_flags(model)
     try:
         for index, entry in enumerate(meta["adapters"]):
             layer = by_id.get(paths.get(entry["path"]))
@@ -287,6 +288,9 @@ def load_adapters(model, path):
                 _check_array(where, value, weight)
                 trained.append((weight, value, group == "trained"))
     except Exception:
+        for _, _, adapter, new in planned:
+            if new:
+                adapter.layer.activation = adapter.activation
         restore()
         raise
     for entry, layer, adapter, new in planned:
@@ -459,27 +463,6 @@ def _check_array(where, value, weight):
             f"{where} has dtype {value.dtype}; `model` needs {want} (an array of "
             f"{needed.__name__} values). The file is corrupted or was edited."
         )
-
-
-def _flags(model):
-    """A function that puts back every layer's `trainable` and activation and
-    every weight's `trainable` flag of `model` as they are now (a refused
-    load leaves the model as it found it)."""
-    layers = [model, *find_layers(model, lambda layer: True)]
-    kept = [
-        (layer, layer.trainable, getattr(layer, "activation", None)) for layer in layers
-    ]
-    weights = [(weight, weight.trainable) for weight in model.weights]
-
-    def restore():
-        for layer, trainable, activation in kept:  # outermost first
-            layer.trainable = trainable
-            if activation is not None:
-                layer.activation = activation
-        for weight, trainable in weights:
-            weight.trainable = trainable
-
-    return restore
 
 
 def _write_atomically(path, meta, arrays):

@@ -1,25 +1,10 @@
 """The student (a copy of the teacher with its chosen Dense layers replaced),
 and the teacher's own inputs to those layers."""
 
-import contextlib
-
 import keras
 import numpy as np
 
-from keras_crosswise._keras_internals import nested_layers
 from keras_crosswise._surgery import copy_with_swaps
-
-
-@contextlib.contextmanager
-def trainable_flags_restored(model):
-    """Restore every layer's `trainable` flag afterwards (the teacher is
-    frozen while the student learns from it, and `Distiller` freezes it)."""
-    flags = [(layer, layer.trainable) for layer in nested_layers(model)]
-    try:
-        yield
-    finally:
-        for layer, flag in flags:  # outermost first: a model sets its layers
-            layer.trainable = flag
 
 
 class _InputRecorder(keras.layers.Layer):

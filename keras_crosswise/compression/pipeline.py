@@ -4,7 +4,7 @@ initialised from the teacher, then distilled."""
 import functools
 import time
 
-from keras_crosswise._surgery import copy_with_swaps
+from keras_crosswise._surgery import copy_with_swaps, trainable_flags
 from keras_crosswise._validation import (
     LAYER_SEED_STRIDE,
     check_positive_int,
@@ -12,9 +12,10 @@ from keras_crosswise._validation import (
     check_real,
     check_seed,
 )
-from keras_crosswise.compression.cloning import layer_inputs, trainable_flags_restored
+from keras_crosswise.compression.cloning import layer_inputs
 from keras_crosswise.compression.data import check_finite, sample_inputs
 from keras_crosswise.compression.distillation import (
+    check_probabilities,
     distil,
     fit_layer,
     keras_distillation,
@@ -179,6 +180,8 @@ def compress(
     sample, has_labels, arrays = sample_inputs(model, x, y, SAMPLE_ROWS)
     teacher_outputs = single_output(model.predict(sample, batch_size, verbose=0))
     check_finite("`model`'s output on `x`", teacher_outputs)
+    if from_logits is False and temperature is not None:
+        check_probabilities(teacher_outputs)
     chosen = choose_layers(model, layers, min_params)
     labels = label_loss(model, loss, y) if has_labels else None
     fit = functools.partial(
@@ -195,7 +198,8 @@ def compress(
     ]
     pairs = list(zip(chosen, replacements, strict=True))
     student = copy_with_swaps(model, {id(dense): new for dense, new in pairs})
-    with trainable_flags_restored(model):
+    restore = trainable_flags(model)  # the teacher is frozen meanwhile
+    try:
         model.trainable = False
         hidden = layer_inputs(model, chosen, sample, batch_size)
         errors = [layer_errors(chosen, replacements, hidden)]
@@ -221,6 +225,8 @@ def compress(
                 label_weight=label_weight,
             )
         errors.append(layer_errors(chosen, replacements, hidden))
+    finally:
+        restore()
 
     student_outputs = single_output(student.predict(sample, batch_size, verbose=0))
     student.compression_report = build_report(
