@@ -696,3 +696,27 @@ def test_patterns_that_choose_nothing_are_refused_alike(rng):
     model = keras.Model(inputs, shared(shared(inputs)))
     with pytest.raises(ValueError, match=r"matches 1 layer.*'shared': it is shared"):
         adapt(model, kind="cz", layers="sha.*")
+
+
+def test_adapter_files_follow_the_umask_and_symlinks(rng, tmp_path):
+    """Issue 39, item 11: files were written 0600 whatever the umask
+    (np.savez gives 0644), and a symlinked path became a regular file."""
+    import os
+    import stat
+
+    model = adapt(base_model(rng), kind="cz", layers=["hidden"])
+    old = os.umask(0o027)
+    try:
+        adapters.save_adapters(model, tmp_path / "a.npz")
+        assert stat.S_IMODE((tmp_path / "a.npz").stat().st_mode) == 0o640
+        os.chmod(tmp_path / "a.npz", 0o604)  # an existing file keeps its mode
+        adapters.save_adapters(model, tmp_path / "a.npz")
+        assert stat.S_IMODE((tmp_path / "a.npz").stat().st_mode) == 0o604
+    finally:
+        os.umask(old)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "link.npz").symlink_to(tmp_path / "store" / "real.npz")
+    adapters.save_adapters(model, tmp_path / "link.npz")
+    assert (tmp_path / "link.npz").is_symlink()
+    assert (tmp_path / "store" / "real.npz").is_file()
+    adapters.load_adapters(base_model(rng), tmp_path / "link.npz")

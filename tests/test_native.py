@@ -4,6 +4,7 @@ jit, vmap and torch.compile, when `method="auto"` takes it, and the fallback
 where it is off or cannot be built."""
 
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -513,3 +514,49 @@ def test_first_use_from_many_threads_at_once(tmp_path, monkeypatch):
     assert "ERRORS []" in result.stdout, result.stdout
     assert "SAME True 8" in result.stdout, result.stdout
     assert "GRID {'mckernelsampler__sigma'" in result.stdout, result.stdout
+
+
+STATUS = "from keras_crosswise import native; s = native.status(); print('OK', s)"
+
+
+@on_native_backends
+def test_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
+    """Issue 39, item 7: a truncated library killed every later process with
+    SIGBUS; a valid ELF without the kernel's symbols raised AttributeError;
+    empty or garbage files fell back to the slow path for ever."""
+    monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path))
+    monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "1")  # also in the native-off pass
+
+    def status(available=True):
+        result = run_python(["-c", STATUS], BACKEND)
+        assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+        assert f"'available': {available}" in result.stdout, result.stdout
+        return result.stdout
+
+    status()
+    (library,) = tmp_path.glob("*.so")
+    whole = library.read_bytes()
+    foreign = next(
+        p
+        for p in ("/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib64/libm.so.6")
+        if os.path.exists(p)
+    )
+    for name, content in (
+        ("truncated", whole[: len(whole) // 3]),
+        ("empty", b""),
+        ("garbage", b"\x7fELF" + b"\0" * 200),
+    ):
+        library.write_bytes(content)
+        status()
+        assert library.read_bytes() == whole, name  # rebuilt, not trusted
+    # Intact by its checksum, yet another library: no kernel symbols.
+    import hashlib
+
+    library.write_bytes(pathlib.Path(foreign).read_bytes())
+    checksum = library.with_name(library.name + ".sha256")
+    checksum.write_text(hashlib.sha256(library.read_bytes()).hexdigest())
+    assert "was not a keras-crosswise kernel" in status(available=False)
+    assert not library.exists()  # removed: this process fell back
+    status()  # the next one builds it again
+    assert library.read_bytes() == whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -4,14 +4,13 @@
 
 import contextlib
 import json
-import os
 import pathlib
-import tempfile
 import zipfile
 
 import keras
 import numpy as np
 
+from keras_crosswise._files import write_atomically
 from keras_crosswise._surgery import (
     check_model,
     find_layers,
@@ -466,20 +465,10 @@ def _check_array(where, value, weight):
 
 
 def _write_atomically(path, meta, arrays):
-    """`np.savez` to a temporary file beside `path`, then a rename: a failed
-    write leaves the old file whole."""
-    folder = path.parent
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    """`np.savez` into `path`, atomically (`_files.write_atomically`)."""
+    write_atomically(
+        path, lambda file: np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
+    )
 
 
 def _trained_variables(model, adapters):

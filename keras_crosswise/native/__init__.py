@@ -36,6 +36,8 @@ import tempfile
 import threading
 import warnings
 
+from keras_crosswise._files import write_atomically
+
 SOURCE = pathlib.Path(__file__).parent
 ISA_LEVELS = ("portable", "avx2", "avx512")
 COMPILE_TIMEOUT_S = 120
@@ -124,23 +126,44 @@ def _run(command):
 
 def _build(name, steps, key_parts):
     """Run `steps(folder)` (compile commands writing `folder / "lib.so"`) in a
-    temporary folder of the cache, unless a library of the same sources,
-    compilers and flags is there; then move it into place atomically.
-    Returns the library's path."""
+    temporary folder of the cache, unless an intact library of the same
+    sources, compilers and flags is there; then
+    move it into place atomically, with its checksum beside it. Returns the
+    library's path."""
     key = hashlib.sha256()
     for part in (*key_parts, sys.platform, platform.machine()):
         key.update(str(part).encode() + b"\0")
     target = cache_folder() / f"{name}-{key.hexdigest()[:16]}.so"
-    if target.exists():
+    if _intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as folder:
         folder = pathlib.Path(folder)
         for command in steps(folder):
             _run(command)
-        # Atomic: a process loading the library meanwhile sees all of it or none.
-        os.replace(folder / "lib.so", target)
+        built = (folder / "lib.so").read_bytes()
+    # Atomic and on disk: a process loading the library meanwhile sees all of
+    # it or none; the checksum, written last, vouches for it.
+    write_atomically(target, lambda file: file.write(built))
+    checksum = hashlib.sha256(built).hexdigest().encode()
+    write_atomically(_checksum_path(target), lambda file: file.write(checksum))
     return target
+
+
+def _checksum_path(library):
+    return library.with_name(library.name + ".sha256")
+
+
+def _intact(library):
+    """Whether `library` is there whole: its SHA-256 is the one written
+    beside it when it was built. A truncated library (a full disk, a killed
+    copy) would kill the process with SIGBUS when loaded; an empty or
+    foreign one would never load."""
+    try:
+        expected = _checksum_path(library).read_bytes().strip().decode()
+        return hashlib.sha256(library.read_bytes()).hexdigest() == expected
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _sources(*names):
@@ -259,9 +282,21 @@ class _Loaded:
             return
         try:
             self.path = build()
-            self.library = _open(self.path)
         except (BuildError, OSError) as error:
             self.error = str(error)
+            return
+        try:
+            self.library = _open(self.path)
+        except (OSError, AttributeError) as error:
+            # Intact by its checksum, yet not our kernel (both files edited):
+            # removed, so that the next process builds it again (this one
+            # cannot load another file of the same name).
+            for path in (self.path, _checksum_path(self.path)):
+                path.unlink(missing_ok=True)
+            self.error = (
+                f"the cached {self.path.name} was not a keras-crosswise kernel "
+                f"({error}); removed, the next process builds it again"
+            )
 
     @property
     def isa(self):
