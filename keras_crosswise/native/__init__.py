@@ -287,6 +287,8 @@ class _Loaded:
             return
         try:
             self.library = _open(self.path)
+        except BuildError as error:  # a bad KERAS_CROSSWISE_NATIVE_ISA
+            self.error = str(error)
         except (OSError, AttributeError) as error:
             # Intact by its checksum, yet not our kernel (both files edited):
             # removed, so that the next process builds it again (this one
