@@ -172,7 +172,8 @@ class FastfoodProjection:
         the outputs fewer than multiplying them after."""
         x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
         mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
-        return mixed[..., : self.fastfood_outputs] * (self.row_scale * factor)
+        scale = ops.cast(self.row_scale, mixed.dtype) * factor
+        return mixed[..., : self.fastfood_outputs] * scale
 
     def load_own_variables(self, store):
         super().load_own_variables(store)

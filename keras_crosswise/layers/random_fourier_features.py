@@ -195,7 +195,12 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
             projected = self.fastfood_projection(
                 inputs, 1.0 / float(np.sqrt(self.padded_dim))
             )
-        outputs = ops.cos(projected / self.kernel_scale + self.bias)
+        # The weights in the projection's dtype: float16 ones of a pure
+        # float16 policy against float32 (TensorFlow adds no mixed dtypes).
+        scale, bias = (
+            ops.cast(w, projected.dtype) for w in (self.kernel_scale, self.bias)
+        )
+        outputs = ops.cos(projected / scale + bias)
         return ops.cast(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
