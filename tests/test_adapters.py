@@ -720,3 +720,34 @@ def test_adapter_files_follow_the_umask_and_symlinks(rng, tmp_path):
     assert (tmp_path / "link.npz").is_symlink()
     assert (tmp_path / "store" / "real.npz").is_file()
     adapters.load_adapters(base_model(rng), tmp_path / "link.npz")
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["functional", "bare"])
+def test_an_adapted_keras_hub_backbone_refuses_a_file_it_cannot_load(
+    wrapped, rng, tmp_path
+):
+    """Issue 39, item 6: a functional model around an adapted keras-hub
+    backbone (the docs' "new head on a backbone"), and the bare backbone,
+    saved files that did not load ("objects could not be loaded"). The save
+    now says why and what to do; merged, the model saves and reloads."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = tiny_bert(keras_hub)
+    model = backbone
+    if wrapped:
+        inputs = {
+            k: keras.Input((None,), dtype="int32", name=k) for k in backbone.input
+        }
+        pooled = backbone(inputs)["pooled_output"]
+        model = keras.Model(inputs, keras.layers.Dense(3, name="head")(pooled))
+    adapt(model, kind="cz_bias", train=["head"] if wrapped else None)
+    randomise_adapters(model, rng)
+    x = bert_inputs(rng)
+    tuned = to_numpy(model(x) if wrapped else model(x)["pooled_output"])
+    path = tmp_path / "model.keras"
+    with pytest.raises(ValueError, match=r"save_adapters.*merge"):
+        model.save(path)  # (Keras has opened the file: docs/saving.md, atomic)
+    merge(model)
+    model.save(path)
+    restored = keras.models.load_model(path)
+    again = restored(x) if wrapped else restored(x)["pooled_output"]
+    np.testing.assert_allclose(to_numpy(again), tuned, atol=1e-5)

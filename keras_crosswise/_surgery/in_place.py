@@ -30,6 +30,40 @@ def replace_in_place(model, old, new):
     chain = _ancestors(model, old)
     _put(chain, old, new, _saves_its_graph(model))
     refresh_torch_parameters(chain)
+    for ancestor in chain:
+        if isinstance(ancestor, keras.Model) and not _saves_its_graph(ancestor):
+            _refuse_config_while_replaced(ancestor)
+
+
+def _refuse_config_while_replaced(model):
+    """Make `model.get_config()` (what `model.save` and keras-hub's
+    `save_to_preset` store, also for a functional model around it) refuse,
+    with the way out, while a keras-crosswise layer sits inside: `model`
+    rebuilds its layers from its own arguments, so the file would hold the
+    adapters' weights without the adapters, and would not load ("objects
+    could not be loaded"). Once they are merged or unloaded it is the
+    model's own `get_config` again."""
+    if "get_config" in vars(model):
+        return  # guarded already
+    own = model.get_config
+
+    def get_config():
+        ours = find_layers(
+            model, lambda layer: type(layer).__module__.startswith("keras_crosswise")
+        )
+        if ours:
+            raise ValueError(
+                f"'{model.name}' ({type(model).__name__}) rebuilds its layers from "
+                f"its own arguments, so a saved file would lose the "
+                f"{type(ours[0]).__name__} '{ours[0].name}' put inside it (and "
+                "would not load). Save the adapters alone with "
+                "`keras_crosswise.adapters.save_adapters` (and `load_adapters` "
+                "onto the base model), or `keras_crosswise.adapters.merge` them "
+                "into its weights first."
+            )
+        return own()
+
+    model.get_config = get_config
 
 
 def unwrap_unchanged(model):
