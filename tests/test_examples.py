@@ -109,3 +109,17 @@ def test_fine_tune_with_diagonals_fast():
     merged = float(merged.split()[0])
     assert merged < 1e-5, output
     assert "reapplied to the base: max |difference| 0.00e+00" in output, output
+
+
+def test_fine_tune_pretrained_text_fast():
+    output = run_script("examples/fine_tune_pretrained_text.py", "--fast")
+    assert f"backend: {BACKEND}" in output
+    # The tiny BERT: 2 layers of width 16, a feed-forward of 32; (IA)³ on keys
+    # and values (16 each) and the feed-forward output's input (32); a head
+    # of 4 classes on 16 features.
+    trainable = int(re.search(r"trainable \(ia3 \+ head\) ([\d,]+)", output)[1])
+    assert trainable == 2 * (16 + 16 + 32) + 16 * 4 + 4, output
+    reloaded = float(output.split("fresh backbone: max |difference|")[1].split()[0])
+    merged = float(output.split("reloaded: max |difference|")[1].split()[0])
+    assert reloaded < 1e-6 and merged < 1e-5, output
+    assert 0 < float(output.split("test accuracy")[1].split()[0]) <= 1
