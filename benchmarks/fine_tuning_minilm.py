@@ -40,6 +40,7 @@ atomically after every run: an interrupted run resumes where it stopped.
     KERAS_BACKEND=jax taskset -c 1 python benchmarks/fine_tuning_minilm.py
     KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --memory
     KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --one wordnet ia3 3
+    python benchmarks/fine_tuning_minilm.py --report  # the tables, from the JSON
     python benchmarks/fine_tuning_minilm.py --fast --out /tmp/x  # tiny BERT
 """
 
@@ -53,8 +54,9 @@ import time
 import keras
 import numpy as np
 
+from keras_crosswise._files import write_atomically
+
 from harness import english, minilm
-from harness.encoder import write_text_atomically
 from harness.fine_tuning import StepTimer, prepare_pretrained
 from harness.timing import RESULTS_DIR, machine_description, markdown_table
 
@@ -309,7 +311,8 @@ def write(path, state):
         "tasks": state["tasks"],
         "peak_mib": state.get("peak_mib", {}),
     }
-    write_text_atomically(path, json.dumps(results, indent=1) + "\n")
+    text = json.dumps(results, indent=1) + "\n"
+    write_atomically(path, lambda file: file.write(text.encode()))
 
 
 def percent(accuracies):
@@ -363,8 +366,11 @@ def main():
         "--one", nargs=3, metavar=("TASK", "METHOD", "SEED"), help="rerun one run"
     )
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true", help="print the tables")
     args = parser.parse_args()
     path = pathlib.Path(args.out) / NAME
+    if args.report:
+        return report(path)
     state = load(path)
     if args.memory:
         return measure_memory(args, path, state)

@@ -107,9 +107,9 @@ def main():
     # A fixed name: adapter files are keyed by layer paths, which start with it
     # (Keras would name a second backbone "bert_backbone_1").
     backbone = keras_hub.models.BertBackbone.from_preset(str(folder), name="encoder")
+    print(f"encoder parameters {backbone.count_params():,}")
     adapters.adapt(backbone, kind="ia3")  # keys, values, feed-forward outputs
     model = classifier(backbone, classes)
-    print(f"encoder parameters {backbone.count_params():,}")
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     print(f"trainable (ia3 + head) {trainable:,}")
     model.compile(
