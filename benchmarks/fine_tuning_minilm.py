@@ -49,7 +49,6 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -57,7 +56,7 @@ import numpy as np
 from keras_crosswise._files import write_atomically
 
 from harness import english, minilm
-from harness.fine_tuning import StepTimer, prepare_pretrained
+from harness.fine_tuning import compile_and_fit, prepare_pretrained
 from harness.timing import RESULTS_DIR, machine_description, markdown_table
 
 OURS = ("cz", "cz_bias", "ia3", "fastfood")
@@ -150,18 +149,7 @@ class Study:
         model, trainable = prepare_pretrained(
             model, method if pretrained else "full", "head", seed
         )
-        model.compile(
-            optimizer=keras.optimizers.Adam(rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        timer = StepTimer()
-        start = time.perf_counter()
-        model.fit(
-            *train_set, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer]
-        )
-        seconds = time.perf_counter() - start
-        later = timer.seconds[-(-len(train_set[1]) // BATCH) :] or timer.seconds
+        seconds, step_ms = compile_and_fit(model, train_set, rate, epochs, BATCH)
 
         def accuracy(part):
             return float(model.evaluate(*part, batch_size=128, verbose=0)[1])
@@ -172,7 +160,7 @@ class Study:
             "lr": rate,
             "trainable": trainable,
             "seconds": round(seconds, 1),
-            "step_ms": round(1000 * float(np.median(later)), 1),
+            "step_ms": round(step_ms, 1),
         }
 
 
