@@ -13,10 +13,7 @@ Writes docs/benchmarks/fastfood_forward_<backend>.json.
 """
 
 import argparse
-import contextlib
-import importlib
 import pathlib
-from unittest import mock
 
 import keras
 
@@ -31,21 +28,6 @@ from harness.timing import (
     random_inputs,
     write_json,
 )
-
-# The module, not the function `keras_crosswise.ops.fastfood` it exports.
-fastfood_ops = importlib.import_module("keras_crosswise.ops.fastfood")
-
-
-@contextlib.contextmanager
-def keras_ops_path():
-    """The layer's transforms on the `keras.ops` path, as with the native
-    kernel off."""
-    with (
-        mock.patch.object(hadamard, "_native_kernel", lambda x, backend: None),
-        mock.patch.object(hadamard, "_eager_torch_native", lambda x, normalize: None),
-        mock.patch.object(fastfood_ops, "_fused_step", lambda method, *t: None),
-    ):
-        yield
 
 
 def forward(model):
@@ -71,11 +53,11 @@ def measure(width, batch, repeats):
     native_on = native.status()["available"] and hadamard.device_kind() == "cpu"
     if native_on:
         candidates["FastfoodDense, native"] = lambda: fastfood_forward(x)
-    with keras_ops_path():
+    with native.disabled():
         portable = forward(fastfood)  # traced on its first call, inside the patch
 
     def portable_call():
-        with keras_ops_path():  # PyTorch's eager calls decide per call
+        with native.disabled():  # PyTorch's eager calls decide per call
             return portable(x)
 
     candidates["FastfoodDense, keras.ops"] = portable_call

@@ -304,8 +304,11 @@ def write(path, state):
 
 
 def percent(accuracies):
+    """Mean ± std over seeds, in %; one seed has no spread to show."""
     if not accuracies:
         return ""
+    if len(accuracies) == 1:
+        return f"{100 * accuracies[0]:.1f} (1 seed)"
     return f"{100 * np.mean(accuracies):.1f} ± {100 * np.std(accuracies):.1f}"
 
 

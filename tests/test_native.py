@@ -560,3 +560,30 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     status()  # the next one builds it again
     assert library.read_bytes() == whole
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@needs_native
+def test_disabled_takes_the_keras_ops_path_in_its_block(rng, monkeypatch):
+    """`native.disabled()`: the public switch the speed benchmark uses
+    instead of patching three private functions (issue 38, item 4)."""
+    if BACKEND == "torch":
+        from keras_crosswise.native import _torch as binding
+
+        name = "run"
+    else:
+        from keras_crosswise.native import _jax as binding
+
+        name = "fwht"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the native kernel ran")
+
+    x = keras.ops.convert_to_tensor(rng.standard_normal((3, 64)), "float32")
+    expected = numpy_fwht(to_numpy(x))
+    monkeypatch.setattr(binding, name, refuse)
+    with native.disabled():
+        assert not native.in_use()
+        np.testing.assert_allclose(to_numpy(czops.fwht(x)), expected, atol=1e-4)
+    assert native.in_use()
+    with pytest.raises(AssertionError, match="the native kernel ran"):
+        czops.fwht(x)

@@ -23,6 +23,8 @@ Environment variables:
 Check it with `keras_crosswise.native.status()`.
 """
 
+import contextlib
+import contextvars
 import ctypes
 import functools
 import hashlib
@@ -78,6 +80,36 @@ def enabled():
             stacklevel=2,
         )
     return value not in _OFF
+
+
+_DISABLED = contextvars.ContextVar("keras_crosswise_native_disabled", default=False)
+
+
+@contextlib.contextmanager
+def disabled():
+    """Inside the block, every transform takes the portable `keras.ops` path,
+    as with `KERAS_CROSSWISE_NATIVE=0`, in this thread (or asyncio task)
+    only; a function traced inside it (`jax.jit`, `tf.function`) keeps the
+    path it was traced with.
+
+    Example:
+
+    >>> import keras_crosswise.native
+    >>> with keras_crosswise.native.disabled():
+    ...     keras_crosswise.native.in_use()
+    False
+    """
+    token = _DISABLED.set(True)
+    try:
+        yield
+    finally:
+        _DISABLED.reset(token)
+
+
+def in_use():
+    """Whether a transform may take the native kernel now: not inside
+    `disabled()` (whether it is built and applies is `status()`'s)."""
+    return not _DISABLED.get()
 
 
 def cache_folder():

@@ -231,6 +231,8 @@ def _native_kernel(x, backend):
     and `torch.compile` keeps the native op."""
     from keras_crosswise import native
 
+    if not native.in_use():
+        return None
     if backend == "jax":
         if device_kind() != "cpu" or not all(isinstance(d, int) for d in x.shape):
             return None  # a symbolic size: an export traces
@@ -262,6 +264,8 @@ def torch_native():
     from keras_crosswise import native
     from keras_crosswise.native import _torch
 
+    if not native.in_use():
+        return None
     if _torch.op() is None and not torch.compiler.is_compiling():
         native.status("torch")  # builds and defines the op, once
     return None if _torch.op() is None else _torch
@@ -272,9 +276,10 @@ def _eager_torch_native(x, normalize):
     needs no gradient (`native._torch.runs_directly`), with none of `fwht`'s
     checks and casts (they cost more than the transform below n = 4096);
     `None` where that is not the case or the kernel is not loaded."""
+    from keras_crosswise import native
     from keras_crosswise.native import _torch
 
-    if not _torch.runs_directly(x) or x.dim() == 0:
+    if not (native.in_use() and _torch.runs_directly(x)) or x.dim() == 0:
         return None
     n = x.shape[-1]
     if not is_power_of_two(n):
