@@ -202,9 +202,9 @@ def compress(
     try:
         model.trainable = False
         hidden = layer_inputs(model, chosen, sample, batch_size)
-        errors = [layer_errors(chosen, replacements, hidden)]
-        if init != "projection":
-            errors[0] = None  # nothing was projected
+        # Nothing was projected with init="fresh": no error to report yet.
+        projected = init == "projection"
+        errors = [layer_errors(chosen, replacements, hidden) if projected else None]
         for (dense, replacement), inputs in zip(pairs, hidden, strict=True):
             if layer_epochs:
                 fit_layer(
