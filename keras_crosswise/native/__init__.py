@@ -24,7 +24,6 @@ Check it with `keras_crosswise.native.status()`.
 """
 
 import contextlib
-import contextvars
 import ctypes
 import functools
 import hashlib
@@ -82,15 +81,16 @@ def enabled():
     return value not in _OFF
 
 
-_DISABLED = contextvars.ContextVar("keras_crosswise_native_disabled", default=False)
+_disabled_depth = 0  # how many `disabled()` blocks are open, process-wide
 
 
 @contextlib.contextmanager
 def disabled():
     """Inside the block, every transform takes the portable `keras.ops` path,
-    as with `KERAS_CROSSWISE_NATIVE=0`, in this thread (or asyncio task)
-    only; a function traced inside it (`jax.jit`, `tf.function`) keeps the
-    path it was traced with.
+    as with `KERAS_CROSSWISE_NATIVE=0`, in the whole process (a plain module
+    flag: `torch.compile` guards on it and traces again, where a context
+    variable would break its graph); a function traced inside it
+    (`jax.jit`, `tf.function`) keeps the path it was traced with.
 
     Example:
 
@@ -99,17 +99,20 @@ def disabled():
     ...     keras_crosswise.native.in_use()
     False
     """
-    token = _DISABLED.set(True)
+    global _disabled_depth
+    with _LOCK:
+        _disabled_depth += 1
     try:
         yield
     finally:
-        _DISABLED.reset(token)
+        with _LOCK:
+            _disabled_depth -= 1
 
 
 def in_use():
     """Whether a transform may take the native kernel now: not inside
     `disabled()` (whether it is built and applies is `status()`'s)."""
-    return not _DISABLED.get()
+    return _disabled_depth == 0
 
 
 def cache_folder():
