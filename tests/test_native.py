@@ -443,6 +443,8 @@ def test_hostile_tables_raise_and_never_crash(native_on, monkeypatch):
     short permutation, neighbouring memory with an index of n) and returned
     numbers for mismatched tables. In a subprocess: a crash must fail the
     test, not end the pass."""
+    if native_on == "0" and BACKEND not in NATIVE_BACKENDS:
+        pytest.skip("TensorFlow runs the keras.ops path either way")
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", native_on)
     result = run_python(["-c", HOSTILE_TABLES], BACKEND)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
