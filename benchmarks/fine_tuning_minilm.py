@@ -76,6 +76,7 @@ CURVE = {"task": "wordnet", "train": (8, 128), "methods": ("head", "ia3", "lora8
 CURVE["methods"] += ("full",)
 CURVE_SEEDS = 3
 NAME = "fine_tuning_minilm.json"
+COMPRESS = "compress_minilm.json"  # compress_minilm.py's results, copied in
 DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"  # --fast
 FAST = {"methods": ("head", "ia3", "lora1"), "train": 4, "epochs": 1}
 
@@ -277,7 +278,32 @@ def load(path):
     return {}
 
 
+def merge(runs, theirs):
+    """Adds to `runs` every run in `theirs` (the file on disk, written by
+    another process of the study on other tasks) that `runs` lacks."""
+    for key, methods in theirs.items():
+        for method, entry in methods.items():
+            mine = runs.setdefault(key, {}).setdefault(method, {})
+            for part in ("search", "seeds"):
+                mine[part] = {**entry.get(part, {}), **mine.get(part, {})}
+            if mine.get("lr") is None and entry.get("lr") is not None:
+                mine["lr"] = entry["lr"]
+
+
 def write(path, state):
+    """Writes the results, keeping the runs that another process of the
+    study (`--tasks`) wrote to `path` meanwhile; a lock beside the file
+    makes each read-merge-write one step."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merge(state["runs"], load(path).get("runs", {}))
+        write_unlocked(path, state)
+
+
+def write_unlocked(path, state):
     targets, curve = summarise(
         state["runs"], state["tasks"], state.get("peak_mib", {}), state["train"]
     )
@@ -286,7 +312,7 @@ def write(path, state):
         "encoder": state["encoder"],
         "targets": targets,
         "curve": curve,
-        "compress": state.get("compress", {}),
+        "compress": load(path.with_name(COMPRESS)),
         "settings": {
             "epochs": EPOCHS,
             "batch": BATCH,
@@ -354,6 +380,9 @@ def main():
     parser.add_argument("--methods", nargs="+", help="only these methods")
     parser.add_argument("--no-curve", action="store_true", help="skip the curve")
     parser.add_argument(
+        "--tasks", nargs="+", choices=tuple(TASKS), help="only these tasks"
+    )
+    parser.add_argument(
         "--one", nargs=3, metavar=("TASK", "METHOD", "SEED"), help="rerun one run"
     )
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
@@ -398,11 +427,12 @@ def main():
     seeds = range(1 if args.fast else args.seeds)
     # Every method's rate and seed 0 on every task first, then the other
     # seeds: an interrupted study has compared every method once.
+    tasks = args.tasks or tuple(TASKS)
     for rounds in (range(1), seeds):
-        for task in TASKS:
+        for task in tasks:
             for method in ("tfidf", "random_init_full", *methods):
                 run_cell(study, state["runs"], save, task, method, train, rounds)
-    if not (args.fast or args.no_curve):
+    if not (args.fast or args.no_curve or CURVE["task"] not in tasks):
         for k in CURVE["train"]:
             for method in CURVE["methods"]:
                 run_cell(

@@ -211,3 +211,114 @@ def test_the_study_runs_fast(tmp_path):
         assert len(method["accuracy"]) == 1 and 0 <= method["accuracy"][0] <= 1
     assert len(wordnet["tfidf"]) == len(wordnet["random_init_full"]) == 1
     assert "## fortunes: 3 classes, 4 a class" in output
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny):
+    import compress_minilm
+
+    folder = tiny[0]
+    keras.utils.set_random_seed(0)
+    return compress_minilm.sentence_encoder(minilm.load_backbone(folder))
+
+
+def _ffn_reference(teacher, swapped):
+    """Each FFN of `teacher` (NumPy float64) and its `swapped` pair on the
+    same random hidden states: `(expected, got)` per encoder layer."""
+    import compress_minilm
+
+    pairs = compress_minilm.feedforward_pairs(teacher)
+    x = np.random.default_rng(5).normal(size=(3, 7, pairs[0][0].kernel.shape[0]))
+    for (intermediate, output), (new_in, new_out) in zip(pairs, swapped, strict=True):
+        weights = [np.asarray(w, "float64") for w in intermediate.get_weights()]
+        out_weights = [np.asarray(w, "float64") for w in output.get_weights()]
+        hidden = x @ weights[0] + weights[1]
+        hidden = 0.5 * hidden * (1 + _erf(hidden / np.sqrt(2)))  # gelu
+        expected = hidden @ out_weights[0] + out_weights[1]
+        got = new_out(new_in(x.astype("float32")))
+        yield expected, keras.ops.convert_to_numpy(got)
+
+
+def _erf(x):
+    import scipy.special
+
+    return scipy.special.erf(x)
+
+
+@pytest.mark.backend_independent
+def test_svd_and_narrow_baselines_are_the_ffn_at_full_size(tiny_encoder):
+    """At full rank and full width the baselines compute the teacher's FFN
+    (against NumPy float64); below, they are the truncated SVD and the kept
+    units of largest norm."""
+    import compress_minilm
+
+    teacher = tiny_encoder
+    pairs = compress_minilm.feedforward_pairs(teacher)
+    assert [(a.name, b.name) for a, b in pairs] == [
+        ("feedforward_intermediate_dense", "feedforward_output_dense")
+    ] * len(pairs)
+    d, h = pairs[0][0].kernel.shape
+    for swaps in (
+        compress_minilm.low_rank_swaps(pairs, d),
+        compress_minilm.narrow_swaps(pairs, h),
+    ):
+        swapped = [(swaps[id(a)], swaps[id(b)]) for a, b in pairs]
+        for expected, got in _ffn_reference(teacher, swapped):
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    rank = 2
+    swaps = compress_minilm.low_rank_swaps(pairs, rank)
+    kernel = np.asarray(pairs[0][0].get_weights()[0], "float64")
+    down, up = swaps[id(pairs[0][0])].layers
+    product = down.get_weights()[0] @ up.get_weights()[0]
+    u, s, vt = np.linalg.svd(kernel)
+    np.testing.assert_allclose(product, (u[:, :rank] * s[:rank]) @ vt[:rank], atol=1e-5)
+    kept = compress_minilm.narrow_swaps(pairs, 3)[id(pairs[0][0])].get_weights()[0]
+    k_in, k_out = pairs[0][0].get_weights()[0], pairs[0][1].get_weights()[0]
+    norms = np.linalg.norm(k_in, axis=0) * np.linalg.norm(k_out, axis=1)
+    np.testing.assert_array_equal(kept, k_in[:, np.sort(np.argsort(-norms)[:3])])
+
+
+@pytest.mark.backend_independent
+def test_the_baselines_stay_within_the_budget():
+    import compress_minilm
+
+    d, h = 384, 1536
+    rank = compress_minilm.within(
+        20_000, lambda r: 2 * r * (d + h) + h + d, h
+    )  # 2 r (d + h) + h + d <= 20,000
+    assert (rank, 2 * rank * (d + h) + h + d) == (4, 17_280)
+    assert compress_minilm.within(10, lambda r: 100 * r, 8) == 1  # even 1 is over
+
+
+@pytest.mark.backend_independent
+def test_no_distillation_text_is_a_test_item():
+    import compress_minilm
+
+    classes = english.wordnet_glosses(DATA / "wordnet" / "data.noun")
+    seeds = range(3)
+    texts, held = compress_minilm.pools(classes, seeds, 4, 10, 10_000, fast=True)
+    for seed in seeds:
+        test = english.split(classes, 4, seed, test=8)[2][0]
+        assert not set(texts) & set(test)
+    assert set(held) <= set(english.split(classes, 4, 0, test=8)[2][0])
+    assert len(set(texts)) == len(texts) > 0
+
+
+@pytest.mark.backend_independent
+def test_compress_on_the_ffn_runs_fast(tmp_path):
+    run_script("benchmarks/compress_minilm.py", "--fast", "--out", tmp_path)
+    results = json.loads((tmp_path / "compress_minilm.json").read_text())
+    assert results["replaced_layers"] == 4  # 2 encoder layers, 2 FFN Dense each
+    students = results["students"]
+    assert [label.split(" (")[0].rsplit(" ", 1)[0] for label in students] == [
+        "compress into",
+        "SVD rank",
+        "narrower FFN",
+    ]
+    budget = students["compress into cz"]["params"]
+    assert 0 < budget < results["teacher_params"]
+    for label, student in students.items():
+        assert -1 <= student["cosine"] <= 1 and student["time_ratio"] > 0
+        assert len(student["probe_accuracy"]) == 2
+        if "narrower" in label:
+            assert student["params"] <= budget
