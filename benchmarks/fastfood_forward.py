@@ -16,6 +16,7 @@ import argparse
 import pathlib
 
 import keras
+import numpy as np
 
 from keras_crosswise import native
 from keras_crosswise.layers import FastfoodDense
@@ -61,7 +62,16 @@ def measure(width, batch, repeats):
             return portable(x)
 
     candidates["FastfoodDense, keras.ops"] = portable_call
-    return interleaved_medians(candidates, repeats)
+    # The two paths time one layer: their outputs agree (largest relative
+    # difference), or the comparison means nothing.
+    difference = None
+    if native_on:
+        fast, slow = (
+            keras.ops.convert_to_numpy(call()).astype("float64")
+            for call in (lambda: fastfood_forward(x), portable_call)
+        )
+        difference = float(np.max(np.abs(fast - slow)) / np.max(np.abs(slow)))
+    return interleaved_medians(candidates, repeats), difference
 
 
 def main():
@@ -79,11 +89,12 @@ def main():
     print(f"batch {args.batch}; milliseconds, median of {args.repeats}; x floor")
     results = {}
     for width in args.widths:
-        times = measure(width, args.batch, args.repeats)
+        times, difference = measure(width, args.batch, args.repeats)
         floor = times["x * c"]
         results[str(width)] = {
             "seconds": times,
             "over_floor": {name: t / floor for name, t in times.items()},
+            "native_vs_keras_ops": difference,
         }
         cells = ", ".join(
             f"{name} {t * 1e3:.3f} ms ({t / floor:.1f}x)" for name, t in times.items()

@@ -142,6 +142,28 @@ FIELDS = {
     },
 }
 
+REQUIRED = {CZDense: "units", FastfoodDense: "units", McKernel: "num_features"}
+# One valid value of every field the strategies above sample from.
+VALID = {
+    CZDense: {"activation": "tanh", "use_bias": False, "kernel_initializer": "ones"},
+    FastfoodDense: {"activation": "relu", "seed": 3, "scale_initializer": "zeros"},
+    McKernel: {"kernel": "matern", "sigma": 2.0, "matern_t": 3, "seed": 1},
+}
+VALID[CZDense]["kernel_regularizer"] = "l2"
+VALID[FastfoodDense]["gaussian_constraint"] = "non_neg"
+VALID[McKernel]["trainable_sigma"] = True
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("layer_class", list(FIELDS), ids=lambda c: c.__name__)
+def test_a_valid_config_builds(layer_class):
+    """The other half of the next test: valid values are accepted (a layer
+    that refused every config would pass it)."""
+    assert set(VALID[layer_class]) | {REQUIRED[layer_class]} == set(FIELDS[layer_class])
+    layer = layer_class.from_config({REQUIRED[layer_class]: 8, **VALID[layer_class]})
+    output = layer(sample_inputs(count=3))
+    assert tuple(output.shape) == tuple(layer.compute_output_shape((3, INPUT_DIM)))
+
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("layer_class", list(FIELDS), ids=lambda c: c.__name__)
@@ -152,13 +174,17 @@ FIELDS = {
 )
 @given(data=st.data())
 def test_from_config_builds_a_working_layer_or_raises_clearly(layer_class, data):
-    config = data.draw(
-        st.fixed_dictionaries({}, optional=FIELDS[layer_class]), label="config"
-    )
+    fields = dict(FIELDS[layer_class])
+    required = REQUIRED[layer_class]  # valid half the time
+    required = {required: st.one_of(st.integers(1, 64), fields.pop(required))}
+    config = data.draw(st.fixed_dictionaries(required, optional=fields), label="config")
     try:
         layer = layer_class.from_config(config)
         output = layer(sample_inputs(count=3))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as error:
+        # A clear error names the argument at fault: one the config gave
+        # (an empty config, all defaults, must build).
+        assert any(key in str(error) for key in config), (config, error)
         return
     expected = layer.compute_output_shape((3, INPUT_DIM))
     assert tuple(output.shape) == tuple(expected)

@@ -28,7 +28,9 @@ def test_fit_speed_quick(tmp_path):
         assert times[f"{name} train"] > 0 and times[f"{name} infer"] > 0
     grid = results["settings_seconds_per_step"]
     assert len(grid) == 12  # 3 layers x jit_compile x steps_per_execution
-    assert all(isinstance(v, float) or v.startswith("fails: ") for v in grid.values())
+    # Every setting runs on TensorFlow (a "fails: ..." entry is for a
+    # backend that lacks one, e.g. a PyTorch without torch.compile).
+    assert all(isinstance(v, float) for v in grid.values()), grid
     assert "| / floor |" in output
 
 
@@ -53,7 +55,9 @@ def test_int8_quick(tmp_path):
     results = json.loads((tmp_path / "int8.json").read_text())
     for found in results["tasks"]["digits"].values():
         for method in ("keras int8", "tflite int8", "tflite dynamic"):
-            assert 0 <= found[f"{method} agreement"] <= 1
+            # Top-1 agreement with the float model: 0.98-1.0 in the full run
+            # (docs/benchmarks/int8.json); a wrong scale falls to chance (0.1).
+            assert 0.9 <= found[f"{method} agreement"] <= 1, (method, found)
         assert 0 < len(found["tflite worst tensors"]) <= 4
     assert "| digits | Dense 256-256-10 |" in output
 
@@ -99,7 +103,7 @@ def test_accuracy_quick(tmp_path):
         # Draws: (2n + 2n) and (4n + 4n) for the expansions, 4n + 4n after.
         width = 40 if dataset == "MNIST-1D" else 64
         assert paper["random_weights"] == 20 * width
-        assert 0 <= paper["accuracy_mean"] <= 1
+        assert 0.2 < paper["accuracy_mean"] <= 1, paper  # chance: 0.1
     # Equal-budget baselines for the searched model of ours (7,050 parameters).
     mnist1d = results["MNIST-1D"]
     baselines = [name for name in mnist1d if "budgets" in mnist1d[name]]
@@ -206,14 +210,18 @@ def test_fwht_methods_quick(tmp_path):
     output = run_script("benchmarks/fwht_methods.py", "--quick", "--out", tmp_path)
     results = json.loads((tmp_path / "fwht_methods_jax_cpu.json").read_text())
     assert set(results["rule_over_fastest"]) == {str(2**k) for k in range(4, 9)}
-    # Each ratio is the rule's time over the fastest time of the same run.
+    # Each ratio is the time of the method the rule picks (written out here
+    # from docs/benchmarks.md's rule for JAX on a CPU: a matmul up to 128,
+    # Kronecker factors of at most 32 above) over the fastest keras.ops
+    # method's, in the same run.
+    rule = {16: "matmul", 32: "matmul", 64: "matmul", 128: "matmul"}
+    rule[256] = "kronecker 16x16"
     for n, ratio in results["rule_over_fastest"].items():
         measured = results["seconds"][f"256x{n}"]
-        # The rule and "fastest" concern the keras.ops methods, not the kernel.
         times = {k: v for k, v in measured.items() if k not in ("x * c", "native")}
         fastest = results["fastest_at_rule_batch"][n]
         assert times[fastest] == min(times.values())
-        assert ratio * times[fastest] in [pytest.approx(t) for t in times.values()]
+        assert ratio == pytest.approx(times[rule[int(n)]] / times[fastest])
         if results["native"]["isa"] is not None:  # the kernel, where it is built
             native = results["native"]["ratios"][f"256x{n}"]
             assert native["native_over_floor"] == pytest.approx(
@@ -236,8 +244,9 @@ def test_fastfood_forward_quick(tmp_path):
     if results["native_isa"] is not None:
         expected.add("FastfoodDense, native")
     assert set(seconds) == expected
-    for name, time in seconds.items():
-        assert ratios[name] == pytest.approx(time / seconds["x * c"])
+    assert set(ratios) == expected and ratios["x * c"] == 1
+    if "FastfoodDense, native" in expected:  # both paths compute one layer
+        assert width["native_vs_keras_ops"] < 1e-5
     assert "width 256:" in output
 
 
@@ -268,12 +277,22 @@ def test_fine_tuning_quick(tmp_path):
         accuracies = methods[method]["accuracies"]
         assert methods[method]["accuracy_mean"] == pytest.approx(np.mean(accuracies))
     assert {row[0] for row in task["calls"]} == {"cz", "cz_bias", "fastfood"}
-    for _, _, points, call in task["calls"]:  # the call follows from the points
-        mean, spread = (float(v) for v in points.split(" ± "))
-        if abs(abs(mean) - spread) > 0.06:  # not on a rounding edge
-            assert call == (
-                "win" if mean > spread else "loss" if mean < -spread else "tie"
+    for mine, other, points, call in task["calls"]:
+        # From the per-seed accuracies: the paired gaps in points, their mean
+        # and spread, and the call beyond the spread.
+        gaps = [
+            100 * (a - b)
+            for a, b in zip(
+                methods[mine]["accuracies"], methods[other]["accuracies"], strict=True
             )
+        ]
+        mean, spread = float(np.mean(gaps)), float(np.std(gaps))
+        assert points == f"{mean:+.1f} ± {spread:.1f}", (mine, other)
+        assert call == ("win" if mean > spread else "loss" if mean < -spread else "tie")
+        # Only baselines with at least our trainable parameters, and BitFit.
+        assert other == "bitfit" or (
+            methods[other]["trainable"] >= methods[mine]["trainable"]
+        )
     assert "| method | trainable | test accuracy | fit time / LoRA r1 |" in output
 
 

@@ -477,11 +477,27 @@ def test_callbacks_validation_data_from_logits_and_the_report_beside(rng):
     assert len(seen) == 2 and any(key.startswith("val_") for key in seen[0]), seen
     layer = report.layers[0]
     assert layer.projected_error is None and layer.fitted_error is None
-    assert layer.final_error >= 0
+    # The final error, recomputed in NumPy float64: the replacement's
+    # pre-activation outputs against the teacher Dense's, on the teacher's
+    # inputs to it (the first `samples` rows of x: the first layer's).
+    h = x[: report.samples].astype("float64")
+    dense, replacement = model.get_layer(layer.name), student.get_layer(layer.name)
+    kernel, bias = (np.asarray(w, "float64") for w in dense.get_weights())
+    expected = h @ kernel + bias
+    twin = type(replacement).from_config(
+        {**replacement.get_config(), "activation": None}
+    )
+    twin.build((None, 16))
+    twin.set_weights(replacement.get_weights())
+    got = np.asarray(keras.ops.convert_to_numpy(twin(x[: report.samples])), "float64")
+    assert layer.final_error == pytest.approx(
+        np.linalg.norm(got - expected) / np.linalg.norm(expected), rel=1e-3
+    )
     assert json.loads(json.dumps(report.to_dict()))["params_after"] == (
         student.count_params()
     )
-    assert " - " in str(report) or "-  " in str(report)
+    row = next(line.split() for line in str(report).splitlines() if layer.name in line)
+    assert row[-3:] == ["-", "-", f"{layer.final_error:.3f}"]  # unrun stages: "-"
     with pytest.raises(TypeError, match="`from_logits` must be None, True or False"):
         compress(model, x, from_logits="yes", **FAST)
 

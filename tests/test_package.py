@@ -154,4 +154,13 @@ def test_pytest_finds_the_harness_by_its_pythonpath_setting():
     root = pathlib.Path(__file__).resolve().parents[1]
     settings = tomllib.loads((root / "pyproject.toml").read_text())
     assert "benchmarks" in settings["tool"]["pytest"]["ini_options"]["pythonpath"]
-    assert "sys.path" not in (root / "tests" / "conftest.py").read_text()
+    # Importing conftest.py leaves sys.path as it was.
+    import subprocess
+    import sys
+
+    check = (
+        "import runpy, sys; before = list(sys.path); "
+        f"runpy.run_path({str(root / 'tests' / 'conftest.py')!r}); "
+        "assert sys.path == before, set(sys.path) ^ set(before)"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, cwd=root)
