@@ -160,3 +160,20 @@ LAYER_SEED_STRIDE = 8
 def offset_seed(seed, weight):
     """The seed of `weight` (a key of `SEED_OFFSETS`); `None` stays `None`."""
     return None if seed is None else seed + SEED_OFFSETS[weight]
+
+
+def layer_state_problem(layer, quantization=(None,), lora=False):
+    """Why the Dense-like `layer` cannot be read or rewritten as it is, or
+    `None`: it is not built, it is quantized in a mode outside
+    `quantization`, or (unless `lora`) it has LoRA enabled. Phrased to
+    follow the layer's name: "'dense' must be built ...". The one check of
+    `from_dense`, `compress` and the adapters."""
+    if not layer.built:
+        return "must be built (call it on data or `build(input_shape)` first)"
+    mode = getattr(layer, "quantization_mode", None)
+    if mode not in quantization:
+        allowed = ", ".join("float" if m is None else repr(m) for m in quantization)
+        return f"is quantized ({mode!r}); this takes {allowed} layers"
+    if not lora and getattr(layer, "lora_enabled", False):
+        return "has LoRA enabled (merge it first: a layer takes one adapter)"
+    return None

@@ -20,9 +20,10 @@ export KERAS_CROSSWISE_CACHE="$reports/native-cache"
 stage_start=$SECONDS
 done_in() { echo "== $1: done in $(( SECONDS - stage_start )) s"; stage_start=$SECONDS; }
 
-echo "== ruff"
+echo "== ruff, and the import floors (pyproject.toml's [tool.importlinter])"
 .venv/bin/ruff check . && .venv/bin/ruff format --check . || { echo "lint failed"; exit 1; }
-done_in "ruff"
+.venv/bin/lint-imports --no-cache || { echo "an import runs up a floor"; exit 1; }
+done_in "lint"
 
 # The packaging check (its own fresh venv) runs beside the zoo and the passes.
 bash scripts/check_package.sh > "$reports/package.log" 2>&1 &

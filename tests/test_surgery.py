@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from keras_crosswise._surgery import copy_with_swaps, find_layers, why_not_swappable
+from keras_crosswise._surgery.replaced_sublayers import ReplacedSublayers
 from keras_crosswise.layers import CZDense
-from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
 
 from layer_checks import to_numpy
 
@@ -204,3 +204,24 @@ def test_compressing_an_adapted_model_is_refused_clearly(rng):
     x = rng.standard_normal((8, 16)).astype("float32")
     with pytest.raises(ValueError, match=r"holds 1 adapter.*merge"):
         compress(model, x, epochs=0, layer_epochs=0, verbose=0)
+
+
+def test_a_file_saved_before_the_move_still_loads():
+    """tests/golden/surgery: a model with a ReplacedSublayers wrapper saved
+    when the class lived in `keras_crosswise.layers.replaced_sublayers`; it
+    loads by its registered name from `keras_crosswise._surgery`."""
+    import json
+    import pathlib
+    import zipfile
+
+    folder = pathlib.Path(__file__).parent / "golden" / "surgery"
+    with zipfile.ZipFile(folder / "ReplacedSublayers.keras") as saved:
+        config = json.loads(saved.read("config.json"))
+    (block,) = [e for e in config["config"]["layers"] if e["name"] == "block"]
+    assert block["module"] == "keras_crosswise.layers.replaced_sublayers"
+    model = keras.models.load_model(folder / "ReplacedSublayers.keras")
+    assert isinstance(model.get_layer("block"), ReplacedSublayers)
+    stored = np.load(folder / "ReplacedSublayers.npz")
+    np.testing.assert_allclose(
+        to_numpy(model(stored["inputs"])), stored["outputs"], atol=1e-5
+    )

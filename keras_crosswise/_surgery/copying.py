@@ -9,8 +9,8 @@ every layer of the copy is a new object with copies of the trained weights.
 import keras
 
 from keras_crosswise._keras_internals import nested_layers, uncompiled
+from keras_crosswise._surgery.replaced_sublayers import ReplacedSublayers
 from keras_crosswise._surgery.selection import child_attributes, is_graph
-from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
 
 
 def copy_layer(layer):

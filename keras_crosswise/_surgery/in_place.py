@@ -21,8 +21,8 @@ from keras_crosswise._keras_internals import (
     swap_graph_operation,
     swap_tracked_sublayer,
 )
+from keras_crosswise._surgery.replaced_sublayers import ReplacedSublayers
 from keras_crosswise._surgery.selection import child_attributes, find_layers, is_graph
-from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
 
 
 def replace_in_place(model, old, new):

@@ -11,7 +11,7 @@ from keras_crosswise._keras_internals import (
     nested_layers,
     sublayer_attributes,
 )
-from keras_crosswise.layers.replaced_sublayers import ReplacedSublayers
+from keras_crosswise._surgery.replaced_sublayers import ReplacedSublayers
 
 
 def check_model(model, graph=False, hint=""):

@@ -20,11 +20,12 @@ from keras_crosswise._surgery import (
     trainable_flags,
     unwrap_unchanged,
     weight_paths,
-    why_not_swappable,
 )
+from keras_crosswise._surgery.eligibility import adapters_in, choose, why_not_eligible
 from keras_crosswise._validation import LAYER_SEED_STRIDE, check_seed
 from keras_crosswise.adapters.diagonal_adapter import (
     KINDS,
+    QUANTIZATION,
     DiagonalAdapter,
     check_adaptable,
 )
@@ -496,7 +497,7 @@ def _numpy(weight):
 
 
 def _adapters(model):
-    return find_layers(model, lambda layer: isinstance(layer, DiagonalAdapter))
+    return adapters_in(model)
 
 
 def _adapters_of(model, action):
@@ -518,20 +519,14 @@ def _own_weights(adapter):
 
 
 def _why_not_adaptable(model, layer, adapted, trained):
-    if isinstance(layer, DiagonalAdapter) or id(layer) in adapted:
+    if id(layer) in adapted:
         return "it is already adapted (`merge` or `unload` the model first)"
     if id(layer) in trained:
         return (
             "it is trained in full (`train` names it or a layer holding it); a "
             "layer is either adapted or trained"
         )
-    if not isinstance(layer, ADAPTABLE):
-        return f"it is a {type(layer).__name__}, not a Dense or EinsumDense layer"
-    try:
-        check_adaptable(layer)
-    except (TypeError, ValueError) as error:
-        return str(error)
-    return why_not_swappable(model, layer)
+    return why_not_eligible(model, layer, ADAPTABLE, QUANTIZATION)
 
 
 def _choose(model, kind, layers, trained):
@@ -540,18 +535,15 @@ def _choose(model, kind, layers, trained):
     for layer in trained:
         inside_trained |= {id(x) for x in find_layers(layer, lambda x: True)}
     spec = _default_targets(model, kind) if layers is None else layers
-    chosen = select_layers(
+    return choose(
         model,
         spec,
         lambda layer: _why_not_adaptable(model, layer, adapted, inside_trained),
+        ADAPTABLE,
+        "adapt",
+        layers,
+        " (every one is adapted already)" if adapted else "",
     )
-    if not chosen:
-        already = " (every one is adapted already)" if adapted else ""
-        raise ValueError(
-            f"No Dense or EinsumDense layer of '{model.name}' to adapt with "
-            f"layers={layers!r}{already}."
-        )
-    return chosen
 
 
 def _default_targets(model, kind):

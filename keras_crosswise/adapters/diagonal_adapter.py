@@ -4,7 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import check_seed
+from keras_crosswise._surgery.eligibility import Adapter
+from keras_crosswise._validation import check_seed, layer_state_problem
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.layers._fastfood_projection import FastfoodProjection
@@ -14,7 +15,9 @@ KINDS = ("cz", "cz_bias", "fastfood", "ia3")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class DiagonalAdapter(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
+class DiagonalAdapter(
+    PerWeightTrainable, FastfoodProjection, Adapter, keras.layers.Layer
+):
     """A frozen Dense or EinsumDense layer with learned diagonals (fine-tuning).
 
     With the wrapped layer's kernel W and bias b (both frozen) and its
@@ -339,6 +342,9 @@ def _specs(layer):
     return inputs_spec.replace("...", ""), kernel_spec, output_spec.replace("...", "")
 
 
+QUANTIZATION = (None, "int8", "int4")  # the modes an adapter takes
+
+
 def check_adaptable(layer):
     """A clear error unless `layer` is a built, LoRA-free Dense or
     EinsumDense without an adapter."""
@@ -347,15 +353,9 @@ def check_adaptable(layer):
             "Only Dense and EinsumDense layers take a diagonal adapter; "
             f"'{getattr(layer, 'name', layer)}' is a {type(layer).__name__}."
         )
-    if not layer.built:
-        raise ValueError(f"'{layer.name}' must be built before it is adapted.")
-    if getattr(layer, "lora_enabled", False):
-        raise ValueError(f"'{layer.name}' has LoRA enabled; a layer takes one adapter.")
-    if layer.quantization_mode not in (None, "int8", "int4"):
-        raise ValueError(
-            f"'{layer.name}' is quantized as {layer.quantization_mode!r}; "
-            "adapters support float, 'int8' and 'int4' layers."
-        )
+    problem = layer_state_problem(layer, QUANTIZATION)
+    if problem is not None:
+        raise ValueError(f"'{layer.name}' {problem}.")
 
 
 def _einsum_axes(layer):

@@ -5,6 +5,7 @@ import functools
 import time
 
 from keras_crosswise._surgery import copy_with_swaps, trainable_flags
+from keras_crosswise._surgery.eligibility import refuse_adapters
 from keras_crosswise._validation import (
     LAYER_SEED_STRIDE,
     check_positive_int,
@@ -24,11 +25,7 @@ from keras_crosswise.compression.distillation import (
     teacher_logits,
 )
 from keras_crosswise.compression.report import build_report, layer_errors, single_output
-from keras_crosswise.compression.selection import (
-    check_model,
-    check_no_adapters,
-    choose_layers,
-)
+from keras_crosswise.compression.selection import check_teacher, choose_layers
 from keras_crosswise.compression.structures import (
     check_into,
     compress_layer,
@@ -156,8 +153,8 @@ def compress(
     start = time.perf_counter()
     keras_distillation()
     into = check_into(into)
-    check_model(model)
-    check_no_adapters(model)
+    check_teacher(model)
+    refuse_adapters(model, "compressing")
     min_params = check_positive_int("min_params", min_params)
     epochs = _check_count("epochs", epochs)
     layer_epochs = _check_count("layer_epochs", layer_epochs)

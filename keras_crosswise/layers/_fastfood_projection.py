@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_crosswise import native
+from keras_crosswise._tensors import working_dtype
 from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
@@ -11,7 +12,6 @@ from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.initializers.random_draws import ReciprocalNormal, StandardNormal
 from keras_crosswise.initializers.random_permutation import RandomPermutation
-from keras_crosswise.ops._tensors import working_dtype
 from keras_crosswise.ops.fastfood import check_permutation_rows, fastfood
 from keras_crosswise.ops.hadamard import next_power_of_two, pad_to_power_of_two
 

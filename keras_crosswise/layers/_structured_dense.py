@@ -4,12 +4,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._tensors import densified
 from keras_crosswise._validation import (
     MAX_WEIGHT_ELEMENTS,
     check_feature_axis,
     check_positive_int,
+    layer_state_problem,
 )
-from keras_crosswise.ops._tensors import densified
 
 
 class StructuredDense(keras.layers.Layer):
@@ -149,13 +150,7 @@ def check_trained_dense(dense, argument="dense"):
         raise TypeError(
             f"`{argument}` must be a keras.layers.Dense; got {type(dense).__name__}."
         )
-    if not dense.built:
-        raise ValueError(
-            f"`{argument}` '{dense.name}' must be built (call it on data or "
-            "`build((None, features))` first)."
-        )
-    if getattr(dense, "quantization_mode", None) is not None:
-        raise ValueError(
-            f"`{argument}` '{dense.name}' is quantized "
-            f"({dense.quantization_mode!r}); use the float model."
-        )
+    # LoRA is no obstacle here: a Dense's `kernel` includes its LoRA update.
+    problem = layer_state_problem(dense, lora=True)
+    if problem is not None:
+        raise ValueError(f"`{argument}` '{dense.name}' {problem}.")

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._tensors import zero_pad_last_axis
 from keras_crosswise._validation import check_positive_int, check_weight_size
 from keras_crosswise.initializers.identity_diagonal import IdentityDiagonal
 from keras_crosswise.layers._structured_dense import StructuredDense
-from keras_crosswise.ops._tensors import zero_pad_last_axis
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")

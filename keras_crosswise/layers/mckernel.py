@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._tensors import densified
 from keras_crosswise._validation import (
     MAX_FEATURES,
     check_feature_axis,
@@ -17,7 +18,6 @@ from keras_crosswise.layers._fastfood_projection import (
     check_structure,
 )
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
-from keras_crosswise.ops._tensors import densified
 
 KERNELS = ("gaussian", "matern", "laplacian")
 STRUCTURES = ("fastfood", "orthogonal")

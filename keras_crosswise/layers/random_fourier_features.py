@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._tensors import densified, working_dtype
 from keras_crosswise._validation import (
     MAX_FEATURES,
     check_feature_axis,
@@ -22,7 +23,6 @@ from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
     check_structure,
 )
-from keras_crosswise.ops._tensors import densified, working_dtype
 
 KERNELS = ("gaussian", "laplacian")
 STRUCTURES = ("dense", "fastfood", "orthogonal")

@@ -37,7 +37,14 @@ import tempfile
 import threading
 import warnings
 
+import keras
+
 from keras_crosswise._files import write_atomically
+from keras_crosswise._portable_hadamard import (
+    device_kind,
+    is_power_of_two,
+    transform_scale,
+)
 
 SOURCE = pathlib.Path(__file__).parent
 ISA_LEVELS = ("portable", "avx2", "avx512")
@@ -380,8 +387,6 @@ def status(backend=None):
     False
     """
     if backend is None:
-        import keras
-
         backend = keras.backend.backend()
     if backend == "jax":
         loaded = jax_library()
@@ -407,3 +412,78 @@ def status(backend=None):
         "library": None if loaded.path is None else str(loaded.path),
         "reason": loaded.error,
     }
+
+
+# The dispatch: what `keras_crosswise.ops.fwht` and `ops.fastfood` ask. The
+# backend's binding (`_jax`, `_torch`) is imported on first use: it imports
+# JAX or PyTorch.
+
+
+def transform_for(x):
+    """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
+    where it does not apply: inside `disabled()`, not built, not on a CPU,
+    on TensorFlow, or while a model is exported. On JAX, jax2onnx and
+    symbolic sizes (a shape-polymorphic export) take the `keras.ops` path
+    here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
+    (`_jax`); on PyTorch, `torch.jit` and `torch.export` take it, and
+    `torch.compile` keeps the native op."""
+    if not in_use():
+        return None
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if device_kind() != "cpu" or not all(isinstance(d, int) for d in x.shape):
+            return None  # a symbolic size: an export traces
+        if jax_library().library is None:
+            return None
+        from keras_crosswise.native import _jax
+
+        return None if _jax.converting_to_onnx() else _jax.fwht
+    if backend == "torch":
+        import torch
+
+        if x.device.type != "cpu" or torch.jit.is_tracing():
+            return None
+        if torch.compiler.is_exporting():
+            return None
+        binding = torch_binding()
+        return None if binding is None else binding.fwht
+    return None
+
+
+def torch_binding():
+    """`_torch` with its op defined (built and loaded on the first eager
+    call), or `None` where the kernel is not available or a compiled call
+    would have to build it."""
+    import torch
+
+    from keras_crosswise.native import _torch
+
+    if not in_use():
+        return None
+    if _torch.op() is None and not torch.compiler.is_compiling():
+        status("torch")  # builds and defines the op, once
+    return None if _torch.op() is None else _torch
+
+
+def eager_torch(x, normalize):
+    """`fwht(x, normalize)` by the kernel on an eager float32/float64 CPU
+    torch tensor that needs no gradient (`_torch.runs_directly`), with none
+    of `fwht`'s checks and casts (they cost more than the transform below
+    n = 4096); `None` where that is not the case or the kernel is not
+    loaded."""
+    from keras_crosswise.native import _torch
+
+    if not (in_use() and _torch.runs_directly(x)) or x.dim() == 0:
+        return None
+    n = x.shape[-1]
+    if not is_power_of_two(n):
+        return None  # fwht's own error
+    return _torch.run(x, transform_scale(n, normalize))
+
+
+def reason():
+    """Why `fwht(method="native")` cannot run on this backend now, or `None`."""
+    found = status()
+    if found["available"] and device_kind() == "cpu":
+        return None
+    return found["reason"] or "the native kernel runs on CPUs only"

@@ -18,6 +18,8 @@ from jax._src import dispatch
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from keras_crosswise._portable_hadamard import portable_transform
+
 TARGET = "keras_crosswise_fwht"
 
 fwht_p = Primitive("keras_crosswise_fwht")
@@ -31,8 +33,6 @@ def fwht(x, scale):
 
 
 def _portable(x, *, scale):
-    from keras_crosswise.ops.hadamard import portable_transform
-
     return portable_transform(x, scale)
 
 

@@ -2,7 +2,7 @@
 
 from keras import ops
 
-from keras_crosswise.ops._tensors import as_tensors
+from keras_crosswise._tensors import as_tensors
 
 
 def _static_last_dim(tensor, name):

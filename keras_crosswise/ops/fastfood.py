@@ -6,14 +6,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.ops._tensors import (
+from keras_crosswise import native
+from keras_crosswise._tensors import (
     as_tensors,
     cached_constant,
     static_size,
     symbolic_call,
 )
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
-from keras_crosswise.ops.hadamard import fwht, torch_native
+from keras_crosswise.ops.hadamard import fwht
 
 if keras.backend.backend() == "torch":  # Keras fixes its backend at import
     from keras_crosswise.ops import _torch_ops
@@ -179,7 +180,7 @@ def _fused_step(method, *tensors):
     anyway: eager PyTorch on a CPU, no gradient."""
     if method not in ("auto", "native") or tensors[0].device.type != "cpu":
         return None
-    loaded = torch_native()
+    loaded = native.torch_binding()
     return None if loaded is None else loaded.fastfood_step(*tensors)
 
 

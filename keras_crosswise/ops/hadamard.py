@@ -1,69 +1,35 @@
-"""The fast Walsh-Hadamard transform (H in Eq. 14) in pure `keras.ops`."""
+"""The fast Walsh-Hadamard transform (H in Eq. 14): `fwht`, on the native
+kernel where it runs (`keras_crosswise.native`), else on the portable
+`keras.ops` transform (`keras_crosswise._portable_hadamard`)."""
 
 import functools
-import numbers
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
-from keras_crosswise.ops._tensors import (
+from keras_crosswise import native
+from keras_crosswise._portable_hadamard import (  # noqa: F401 (the ops API)
+    MAX_FACTOR,
+    METHODS,
+    auto_method,
+    check_method,
+    device_kind,
+    hadamard_matrix,
+    is_power_of_two,
+    kronecker_factors,
+    next_power_of_two,
+    resolve_method,
+    transform,
+    transform_scale,
+)
+from keras_crosswise._tensors import (
     as_tensors,
-    cached_constant,
     static_size,
     symbolic_call,
     working_dtype,
     zero_pad_last_axis,
 )
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
-
-MAX_FACTOR = 128
-METHODS = ("auto", "native", "matmul", "kronecker", "butterfly")
-
-
-def is_power_of_two(n):
-    return n >= 1 and n & (n - 1) == 0
-
-
-def next_power_of_two(n):
-    """The smallest power of two >= n, for a positive integer n."""
-    return 1 << (check_positive_int("n", n) - 1).bit_length()
-
-
-def check_matrix_size(n, what):
-    """Refuse forming an n x n H over MAX_WEIGHT_ELEMENTS (n > 2**14)."""
-    if n * n > MAX_WEIGHT_ELEMENTS:
-        raise ValueError(
-            f"{what} forms the {n} x {n} Hadamard matrix ({n * n * 4 / 2**30:.0f} "
-            f"GiB of float32), over the limit of {MAX_WEIGHT_ELEMENTS} elements "
-            "(n <= 16384). `fwht(x)` with method 'auto', 'kronecker' or "
-            "'butterfly' computes H x without forming H."
-        )
-
-
-@functools.lru_cache(maxsize=32)
-def hadamard_matrix(n):
-    """The n x n Sylvester Hadamard matrix (entries +-1) as a NumPy array."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ValueError(f"`n` must be a power of two; got {n!r}.")
-    if not is_power_of_two(n):
-        raise ValueError(f"`n` must be a power of two; got {n}.")
-    check_matrix_size(n, f"hadamard_matrix({n})")
-    matrix = np.ones((1, 1), dtype="float32")
-    while matrix.shape[0] < n:
-        matrix = np.block([[matrix, matrix], [matrix, -matrix]])
-    matrix.setflags(write=False)
-    return matrix
-
-
-def kronecker_factors(n, max_factor=MAX_FACTOR):
-    """Split n = 2^k into near-equal power-of-two factors of at most max_factor."""
-    bits = n.bit_length() - 1
-    max_bits = max_factor.bit_length() - 1
-    count = max(1, -(-bits // max_bits))
-    sizes = [bits // count + (i < bits % count) for i in range(count)]
-    return [1 << size for size in sizes if size > 0] or [1]
 
 
 def pad_to_power_of_two(x):
@@ -76,256 +42,21 @@ def pad_to_power_of_two(x):
     return zero_pad_last_axis(x, padding)  # padding < size: the next power of two
 
 
-def _hadamard_constant(n, like):
-    """H_n as a tensor of `like`'s dtype (made once per size on PyTorch)."""
-    return cached_constant(
-        ("hadamard", n), lambda: hadamard_matrix(n), like.dtype, like
-    )
-
-
-def _transform(x, n, method, max_factor=MAX_FACTOR):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        # JAX multiplies float32 in TF32 on recent GPUs by default (10-bit
-        # mantissas: errors of 1e-3); H is exact, so its products must be too.
-        with jax.default_matmul_precision("float32"):
-            return _transform_rows(x, n, method, max_factor)
-    return _transform_rows(x, n, method, max_factor)
-
-
-def _transform_rows(x, n, method, max_factor):
-    """x @ H over the last axis of the float32 tensor `x` of shape (..., n).
-
-    The leading axes are kept as they are (never merged), so that exporters
-    with a symbolic batch size (jax2onnx, torch.onnx) can follow every reshape.
-    """
-    if method == "matmul" or (method == "kronecker" and n <= max_factor):
-        # One Kronecker factor is the matrix itself: the same product.
-        return _matmul(x, _hadamard_constant(n, x))
-    leading = tuple(ops.shape(x)[:-1])
-    if method == "butterfly":
-        half = 1
-        while half < n:
-            # log2(n) stages of (a + b, a - b) on pairs `half` apart.
-            pairs = ops.reshape(x, (*leading, n // (2 * half), 2, half))
-            first, second = pairs[..., 0, :], pairs[..., 1, :]
-            x = ops.stack([first + second, first - second], axis=-2)
-            x = ops.reshape(x, (*leading, n))
-            half *= 2
-        return x
-    # H_n = H_f1 (x) H_f2 (x) ... : apply each factor to its axis of the
-    # reshaped row, rotating the factor to the back so all return in order:
-    # (..., f, r) -> (..., r, f) @ H_f (symmetric). A matmul, not an einsum
-    # over `...`, which jax2onnx exported with the batch size fixed.
-    for factor in kronecker_factors(n, max_factor):
-        blocks = ops.reshape(x, (*leading, factor, n // factor))
-        factor_matrix = _hadamard_constant(factor, x)
-        blocks = _matmul(ops.swapaxes(blocks, -1, -2), factor_matrix)
-        x = ops.reshape(blocks, (*leading, n))
-    return x
-
-
-def _matmul(x, matrix):
-    """`ops.matmul`, except that float64 stays float64 on PyTorch: Keras's
-    torch matmul (3.15) computes two float64 tensors in float32 (its
-    `result_type` of two torch dtypes), 1e-4 off at n = 1024."""
-    if keras.backend.backend() == "torch":
-        import torch
-
-        return torch.matmul(x, matrix)
-    return ops.matmul(x, matrix)
-
-
-def device_kind(x=None):
-    """`"gpu"` if this backend computes on a GPU by default (or, on PyTorch,
-    if the tensor `x` lives on one), else `"cpu"`."""
-    backend = keras.backend.backend()
-    if backend == "torch" and x is not None and hasattr(x, "device"):
-        return "gpu" if x.device.type == "cuda" else "cpu"
-    return _default_device_kind(backend)
-
-
-@functools.cache
-def _default_device_kind(backend):
-    # Asked once per backend: an eager `fwht` call with `method="auto"` needs it.
-    if backend == "jax":
-        import jax
-
-        return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
-    if backend == "torch":
-        import torch
-
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return "cpu"
-
-
-def auto_method(n, backend, device):
-    """What `method="auto"` runs for size `n`: `(method, max_factor)`.
-
-    A dense product with H up to n = 128 on a CPU and n = 512 on a GPU;
-    above, H_n as a Kronecker product of near-equal factors of at most 64
-    (PyTorch, CPU), 128 (PyTorch, GPU), or 32 up to n = 1024 and 16 beyond
-    (TensorFlow and JAX). `benchmarks/fwht_methods.py` reports how far this
-    rule is from the fastest measured method at each size (docs/benchmarks.md).
-    """
-    if n <= (512 if device == "gpu" else 128):
-        return "matmul", None
-    if backend == "torch":
-        return "kronecker", 128 if device == "gpu" else 64
-    return "kronecker", 32 if n <= 1024 else 16
-
-
-def check_method(method, max_factor):
-    """Clear errors for a bad `method` or `max_factor` of `fwht`."""
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
-    if max_factor is not None and (
-        isinstance(max_factor, bool)
-        or not isinstance(max_factor, int)
-        or max_factor < 2
-        or not is_power_of_two(max_factor)
-    ):
-        raise ValueError(
-            f"`max_factor` must be None or a power of two >= 2; got {max_factor!r}."
-        )
-
-
-def resolve_method(n, method="auto", max_factor=None, device=None):
-    """The `(method, max_factor)` that `fwht(..., method, max_factor)` runs
-    for size `n` on this backend and `device` (`"cpu"`, `"gpu"`, or `None`
-    for this backend's default): `"auto"` follows `auto_method`; a Kronecker
-    `max_factor` of `None` takes the rule's factor size where it picks
-    Kronecker for `n`, else `MAX_FACTOR`.
-
-    This is the `keras.ops` path: `fwht(method="auto")` runs the native
-    kernel instead where it applies (`keras_crosswise.native`).
-    """
-    check_method(method, max_factor)
-    if method == "matmul":
-        check_matrix_size(n, "fwht(method='matmul')")
-    if method == "native":
-        return method, None
-    if method in ("matmul", "butterfly"):
-        return method, None
-    if method == "kronecker" and max_factor is not None:
-        return method, max_factor
-    backend = keras.backend.backend()
-    chosen, chosen_factor = auto_method(n, backend, device or device_kind())
-    if method == "auto":
-        return chosen, chosen_factor
-    return method, chosen_factor if chosen == "kronecker" else MAX_FACTOR
-
-
-def _native_kernel(x, backend):
-    """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
-    where it does not apply: off or not built (`keras_crosswise.native`), not
-    on a CPU, on TensorFlow, or while a model is exported. On JAX, jax2onnx
-    and symbolic sizes (a shape-polymorphic export) take the `keras.ops`
-    path here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
-    (`native._jax`); on PyTorch, `torch.jit` and `torch.export` take it,
-    and `torch.compile` keeps the native op."""
-    from keras_crosswise import native
-
-    if not native.in_use():
-        return None
-    if backend == "jax":
-        if device_kind() != "cpu" or not all(isinstance(d, int) for d in x.shape):
-            return None  # a symbolic size: an export traces
-        if native.jax_library().library is None:
-            return None
-        from keras_crosswise.native import _jax
-
-        if _jax.converting_to_onnx():
-            return None
-        return _jax.fwht
-    if backend == "torch":
-        import torch
-
-        if x.device.type != "cpu" or torch.jit.is_tracing():
-            return None
-        if torch.compiler.is_exporting():
-            return None
-        loaded = torch_native()
-        return None if loaded is None else loaded.fwht
-    return None
-
-
-def torch_native():
-    """`keras_crosswise.native._torch` with its op defined (built and loaded
-    on the first eager call), or `None` where the kernel is not available or
-    a compiled call would have to build it."""
-    import torch
-
-    from keras_crosswise import native
-    from keras_crosswise.native import _torch
-
-    if not native.in_use():
-        return None
-    if _torch.op() is None and not torch.compiler.is_compiling():
-        native.status("torch")  # builds and defines the op, once
-    return None if _torch.op() is None else _torch
-
-
-def _eager_torch_native(x, normalize):
-    """The native kernel on an eager float32/float64 CPU torch tensor that
-    needs no gradient (`native._torch.runs_directly`), with none of `fwht`'s
-    checks and casts (they cost more than the transform below n = 4096);
-    `None` where that is not the case or the kernel is not loaded."""
-    from keras_crosswise import native
-    from keras_crosswise.native import _torch
-
-    if not (native.in_use() and _torch.runs_directly(x)) or x.dim() == 0:
-        return None
-    n = x.shape[-1]
-    if not is_power_of_two(n):
-        return None  # fwht's own error
-    return _torch.run(x, _scale(n, normalize))
-
-
-def _scale(n, normalize):
-    """The factor of `fwht(normalize=...)` for size n."""
-    return float(1.0 / np.sqrt(n)) if normalize else 1.0
-
-
-def portable_transform(x, scale):
-    """`scale * x @ H_n` by the `keras.ops` rule for a CPU: what the native
-    kernel computes, for the JAX primitive's export lowering."""
-    n = static_size(x.shape[-1])
-    method, max_factor = resolve_method(n, device="cpu")
-    result = _transform(x, n, method, max_factor)
-    return result if scale == 1.0 else result * scale
-
-
-def native_reason():
-    """Why `method="native"` cannot run on this backend now, or `None`."""
-    from keras_crosswise import native
-
-    found = native.status()
-    if found["available"] and device_kind() == "cpu":
-        return None
-    return found["reason"] or "the native kernel runs on CPUs only"
-
-
 def _hadamard_with_self_adjoint_gradient(x, n, method, max_factor):
     if custom_gradients_skipped():
-        return _transform(x, n, method, max_factor)
+        return transform(x, n, method, max_factor)
 
     @ops.custom_gradient
-    def transform(x):
+    def transformed(x):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
             # H is symmetric, so the gradient is the transform of the gradient.
-            return _transform(upstream, n, method, max_factor)
+            return transform(upstream, n, method, max_factor)
 
-        return _transform(x, n, method, max_factor), grad
+        return transform(x, n, method, max_factor), grad
 
-    return transform(x)
+    return transformed(x)
 
 
 def fwht(x, normalize=False, method="auto", max_factor=None):
@@ -367,7 +98,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     """
     check_method(method, max_factor)  # before every path, the fastest too
     if method in ("auto", "native") and keras.backend.backend() == "torch":
-        result = _eager_torch_native(x, normalize)
+        result = native.eager_torch(x, normalize)
         if result is not None:
             return result
     (x,) = as_tensors(x)
@@ -392,9 +123,9 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     x = ops.cast(x, working_dtype(dtype))
-    scale = _scale(n, normalize)
+    scale = transform_scale(n, normalize)
     if method in ("auto", "native"):
-        kernel = _native_kernel(x, keras.backend.backend())
+        kernel = native.transform_for(x)
         # Faster than every keras.ops method at every n measured, 16 to 65536
         # (benchmarks/fwht_methods.py, docs/benchmarks.md).
         if kernel is not None:
@@ -402,7 +133,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         if method == "native":
             raise ValueError(
                 "`method='native'`: the native kernel cannot run here: "
-                f"{native_reason() or 'the call is traced for export'}."
+                f"{native.reason() or 'the call is traced for export'}."
             )
     if method == "auto" or max_factor is None:
         method, max_factor = resolve_method(n, method, max_factor, device_kind(x))

@@ -2,8 +2,8 @@
 
 from keras import ops
 
+from keras_crosswise._tensors import as_tensors, static_size
 from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS
-from keras_crosswise.ops._tensors import as_tensors, static_size
 
 
 def _matrix_shape(tensor, name):
