@@ -1,6 +1,7 @@
 """`compress`: a trained Keras model with its big Dense layers made structured,
 initialised from the teacher, then distilled."""
 
+import dataclasses
 import functools
 import time
 
@@ -13,7 +14,6 @@ from keras_crosswise._validation import (
     check_real,
     check_seed,
 )
-from keras_crosswise.compression.cloning import layer_inputs
 from keras_crosswise.compression.data import check_finite, sample_inputs
 from keras_crosswise.compression.distillation import (
     check_probabilities,
@@ -24,7 +24,13 @@ from keras_crosswise.compression.distillation import (
     outputs_loss,
     teacher_logits,
 )
-from keras_crosswise.compression.report import build_report, layer_errors, single_output
+from keras_crosswise.compression.recording import layer_inputs
+from keras_crosswise.compression.report import (
+    StageErrors,
+    build_report,
+    layer_errors,
+    single_output,
+)
 from keras_crosswise.compression.selection import check_teacher, choose_layers
 from keras_crosswise.compression.structures import (
     check_into,
@@ -151,95 +157,179 @@ def compress(
     ('FastfoodDense', True)
     """
     start = time.perf_counter()
-    keras_distillation()
-    into = check_into(into)
-    check_teacher(model)
-    refuse_adapters(model, "compressing")
-    min_params = check_positive_int("min_params", min_params)
-    epochs = _check_count("epochs", epochs)
-    layer_epochs = _check_count("layer_epochs", layer_epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if temperature is not None:
-        temperature = check_positive_real("temperature", temperature)
-    label_weight = check_real("label_weight", label_weight, minimum=0.0)
-    if label_weight >= 1:
-        raise ValueError(f"`label_weight` must be in [0, 1); got {label_weight}.")
-    if init not in INITS:
-        raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
-    seed = check_seed(seed)
-    if from_logits not in (None, True, False):
-        raise TypeError(
-            f"`from_logits` must be None, True or False; got {from_logits!r}."
-        )
-    verbose = 1 if verbose == "auto" else verbose
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2; got {verbose!r}.")
-    sample, has_labels, arrays = sample_inputs(model, x, y, SAMPLE_ROWS)
-    teacher_outputs = single_output(model.predict(sample, batch_size, verbose=0))
-    check_finite("`model`'s output on `x`", teacher_outputs)
-    if from_logits is False and temperature is not None:
-        check_probabilities(teacher_outputs)
-    chosen = choose_layers(model, layers, min_params)
-    labels = label_loss(model, loss, y) if has_labels else None
-    fit = functools.partial(
-        distil,
-        data=(x, y, batch_size) if arrays else (x,),
-        optimizer=optimizer,
+    settings = _checked_settings(
+        model,
+        into=into,
+        min_params=min_params,
+        epochs=epochs,
+        layer_epochs=layer_epochs,
+        batch_size=batch_size,
+        temperature=temperature,
+        label_weight=label_weight,
+        init=init,
+        seed=seed,
+        from_logits=from_logits,
         verbose=verbose,
-        callbacks=callbacks,
-        validation_data=validation_data,
     )
-    replace = compress_layer if init == "projection" else fresh_layer
-    replacements = [
-        replace(dense, into, _layer_seed(seed, i)) for i, dense in enumerate(chosen)
-    ]
-    pairs = list(zip(chosen, replacements, strict=True))
+    sample, has_labels, arrays = sample_inputs(model, x, y, SAMPLE_ROWS)
+    labels = label_loss(model, loss, y) if has_labels else None
+    teacher_outputs = _teacher_outputs(model, sample, settings)
+    chosen = choose_layers(model, layers, settings.min_params)
+    pairs = _replacements(chosen, settings)
     student = copy_with_swaps(model, {id(dense): new for dense, new in pairs})
     restore = trainable_flags(model)  # the teacher is frozen meanwhile
     try:
         model.trainable = False
-        hidden = layer_inputs(model, chosen, sample, batch_size)
-        # Nothing was projected with init="fresh": no error to report yet.
-        projected = init == "projection"
-        errors = [layer_errors(chosen, replacements, hidden) if projected else None]
-        for (dense, replacement), inputs in zip(pairs, hidden, strict=True):
-            if layer_epochs:
-                fit_layer(
-                    dense, replacement, inputs, layer_epochs, batch_size, optimizer
-                )
-        errors.append(
-            layer_errors(chosen, replacements, hidden) if layer_epochs else None
-        )
-        if epochs:
-            logits = teacher_logits(model) if from_logits is None else from_logits
-            loss_of_outputs = outputs_loss(temperature, logits)
-            fit(
-                model,
-                student,
-                loss_of_outputs,
-                epochs=epochs,
+        errors = _fitted(
+            model,
+            student,
+            pairs,
+            sample,
+            settings,
+            distillation=functools.partial(
+                distil,
+                data=(x, y, batch_size) if arrays else (x,),
+                optimizer=optimizer,
+                verbose=settings.verbose,
+                callbacks=callbacks,
+                validation_data=validation_data,
                 label_loss=labels,
-                label_weight=label_weight,
-            )
-        errors.append(layer_errors(chosen, replacements, hidden))
+                label_weight=settings.label_weight,
+            ),
+            optimizer=optimizer,
+        )
     finally:
         restore()
-
-    student_outputs = single_output(student.predict(sample, batch_size, verbose=0))
+    student_outputs = single_output(
+        student.predict(sample, settings.batch_size, verbose=0)
+    )
     student.compression_report = build_report(
         model,
         student,
-        into,
+        settings.into,
         pairs,
         errors,
         (teacher_outputs, student_outputs),
         time.perf_counter() - start,
     )
-    if verbose:
+    if settings.verbose:
         print(student.compression_report)
     if return_report:
         return student, student.compression_report
     return student
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """`compress`'s checked arguments."""
+
+    into: str
+    min_params: int
+    epochs: int
+    layer_epochs: int
+    batch_size: int
+    temperature: float | None
+    label_weight: float
+    init: str
+    seed: int | None
+    from_logits: bool | None
+    verbose: int
+
+
+def _checked_settings(model, **given):
+    """Stage 0: every argument checked (clear errors) before any work."""
+    keras_distillation()
+    check_teacher(model)
+    refuse_adapters(model, "compressing")
+    label_weight = check_real("label_weight", given["label_weight"], minimum=0.0)
+    if label_weight >= 1:
+        raise ValueError(f"`label_weight` must be in [0, 1); got {label_weight}.")
+    if given["init"] not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}; got {given['init']!r}.")
+    if given["from_logits"] not in (None, True, False):
+        raise TypeError(
+            f"`from_logits` must be None, True or False; got {given['from_logits']!r}."
+        )
+    verbose = 1 if given["verbose"] == "auto" else given["verbose"]
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2; got {verbose!r}.")
+    temperature = given["temperature"]
+    return _Settings(
+        into=check_into(given["into"]),
+        min_params=check_positive_int("min_params", given["min_params"]),
+        epochs=_check_count("epochs", given["epochs"]),
+        layer_epochs=_check_count("layer_epochs", given["layer_epochs"]),
+        batch_size=check_positive_int("batch_size", given["batch_size"]),
+        temperature=(
+            None
+            if temperature is None
+            else check_positive_real("temperature", temperature)
+        ),
+        label_weight=label_weight,
+        init=given["init"],
+        seed=check_seed(given["seed"]),
+        from_logits=given["from_logits"],
+        verbose=verbose,
+    )
+
+
+def _teacher_outputs(model, sample, settings):
+    """The teacher's outputs on the sample, checked finite (and
+    probabilities where `from_logits=False` says so)."""
+    outputs = single_output(model.predict(sample, settings.batch_size, verbose=0))
+    check_finite("`model`'s output on `x`", outputs)
+    if settings.from_logits is False and settings.temperature is not None:
+        check_probabilities(outputs)
+    return outputs
+
+
+def _replacements(chosen, settings):
+    """Stage 1: `(dense, replacement)` for each chosen Dense layer."""
+    replace = compress_layer if settings.init == "projection" else fresh_layer
+    return [
+        (dense, replace(dense, settings.into, _layer_seed(settings.seed, i)))
+        for i, dense in enumerate(chosen)
+    ]
+
+
+def _fitted(model, student, pairs, sample, settings, distillation, optimizer):
+    """Stages 2 and 3: each replacement fitted alone (with `layer_epochs`),
+    then the whole student distilled (with `epochs`). Returns the layers'
+    errors after each stage (`StageErrors`; `None` for a stage not run)."""
+    chosen = [dense for dense, _ in pairs]
+    replacements = [replacement for _, replacement in pairs]
+    hidden = layer_inputs(model, chosen, sample, settings.batch_size)
+
+    def errors():
+        return layer_errors(chosen, replacements, hidden)
+
+    # Nothing was projected with init="fresh": no error to report yet.
+    projected = errors() if settings.init == "projection" else None
+    fitted = None
+    if settings.layer_epochs:
+        for (dense, replacement), inputs in zip(pairs, hidden, strict=True):
+            fit_layer(
+                dense,
+                replacement,
+                inputs,
+                settings.layer_epochs,
+                settings.batch_size,
+                optimizer,
+            )
+        fitted = errors()
+    if settings.epochs:
+        logits = (
+            teacher_logits(model)
+            if settings.from_logits is None
+            else settings.from_logits
+        )
+        distillation(
+            model,
+            student,
+            outputs_loss(settings.temperature, logits),
+            epochs=settings.epochs,
+        )
+    return StageErrors(projected=projected, fitted=fitted, final=errors())
 
 
 def _check_count(name, value):

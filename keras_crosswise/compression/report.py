@@ -142,11 +142,20 @@ def _agreement(teacher_outputs, student_outputs):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class StageErrors:
+    """Each replaced layer's relative error after each stage of `compress`
+    (a list per stage, one entry per layer; `None` for a stage not run)."""
+
+    projected: list | None
+    fitted: list | None
+    final: list
+
+
 def build_report(teacher, student, into, layer_pairs, errors, outputs, seconds):
     """The `CompressionReport` of `student`: `layer_pairs` are `(dense,
-    replacement)`, `errors` the projected, fitted and final error lists,
-    `outputs` the teacher's and student's outputs on the sample; a stage
-    that did not run has `None` errors."""
+    replacement)`, `errors` their `StageErrors`, `outputs` the teacher's and
+    student's outputs on the sample."""
     teacher_outputs, student_outputs = outputs
     return CompressionReport(
         layers=[
@@ -161,7 +170,9 @@ def build_report(teacher, student, into, layer_pairs, errors, outputs, seconds):
             )
             for (dense, replacement), projected, fitted, final in zip(
                 layer_pairs,
-                *(e or [None] * len(layer_pairs) for e in errors),
+                errors.projected or [None] * len(layer_pairs),
+                errors.fitted or [None] * len(layer_pairs),
+                errors.final,
                 strict=True,
             )
         ],

@@ -1,5 +1,5 @@
-"""The student (a copy of the teacher with its chosen Dense layers replaced),
-and the teacher's own inputs to those layers."""
+"""The teacher's own inputs to the chosen Dense layers, recorded by running a
+copy of the teacher whose chosen layers are wrapped in recorders."""
 
 import keras
 import numpy as np
