@@ -124,3 +124,14 @@ def refresh_torch_parameters(layers):
     for layer in layers:
         if hasattr(layer, "_torch_params"):
             layer._track_variables()
+
+
+def forget_compiled_functions(model, uncompile=False):
+    """Traced train/test/predict functions hold the old computation: make
+    Keras trace again; with `uncompile`, ask for `compile` (the optimizer was
+    built for other trainable weights)."""
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
+    if uncompile and getattr(model, "compiled", False):
+        model.compiled = False

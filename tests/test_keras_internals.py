@@ -6,8 +6,13 @@ import numpy as np
 
 from keras_crosswise._keras_internals import (
     call_count,
+    child_layers,
+    forget_compiled_functions,
+    is_plain_functional,
     nested_layers,
+    refresh_torch_parameters,
     sublayer_attributes,
+    swap_graph_operation,
     swap_tracked_sublayer,
     uncompiled,
 )
@@ -65,3 +70,85 @@ def test_sublayer_attributes_and_swapping_one_keep_the_weights_in_order():
     swap_tracked_sublayer(block, "inner", old, new)
     assert block.inner is new and sublayer_attributes(block) == {"inner": new}
     assert [id(w) for w in block.weights] == [id(w) for w in new.weights]
+
+
+def _functional(rng):
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
+    x = rng.standard_normal((3, 4)).astype("float32")
+    return model, x
+
+
+def test_swap_graph_operation_rewires_functional_and_sequential_models(tmp_path):
+    rng = np.random.default_rng(0)
+    functional, x = _functional(rng)
+    sequential = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2)]
+    )
+    for model in (functional, sequential):
+        old = model.get_layer("hidden")
+        new = keras.layers.Dense(4, name="hidden")
+        new.build((None, 4))
+        new.set_weights([2 * w for w in old.get_weights()])
+        expected = model.layers[-1](new(x)) if model is sequential else None
+        swap_graph_operation(model, old, new)
+        # The layer list, the graph's operations, the call and the config
+        # all see the new layer, with the old one's connections.
+        assert model.get_layer("hidden") is new and old not in model.layers
+        assert not old._inbound_nodes and new._inbound_nodes
+        if expected is not None:
+            np.testing.assert_allclose(
+                keras.ops.convert_to_numpy(model(x)),
+                keras.ops.convert_to_numpy(expected),
+                rtol=1e-6,
+            )
+        model.save(tmp_path / "swapped.keras")
+        restored = keras.models.load_model(tmp_path / "swapped.keras")
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(restored(x)),
+            keras.ops.convert_to_numpy(model(x)),
+            rtol=1e-6,
+        )
+
+
+def test_child_layers_and_plain_functional():
+    model, _ = _functional(np.random.default_rng(1))
+    assert [layer.name for layer in child_layers(model)][-2:] == ["hidden", "head"]
+    block = Block()
+    block.build((None, 4))
+    assert child_layers(block) == [block.inner]
+    assert is_plain_functional(model)
+    assert not is_plain_functional(keras.Sequential([keras.Input((4,))]))
+
+    class Sub(keras.Model):
+        pass
+
+    assert not is_plain_functional(Sub(model.inputs, model.outputs))
+
+
+def test_forget_compiled_functions_makes_keras_trace_and_compile_again():
+    model, x = _functional(np.random.default_rng(2))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((3, 2), "float32"), verbose=0)
+    model.predict(x, verbose=0)
+    assert model.train_function is not None and model.predict_function is not None
+    forget_compiled_functions(model)
+    assert model.train_function is None and model.predict_function is None
+    assert model.compiled
+    forget_compiled_functions(model, uncompile=True)
+    assert not model.compiled
+    model.compile(optimizer="sgd", loss="mse")  # and it compiles and fits again
+    model.fit(x, np.zeros((3, 2), "float32"), verbose=0)
+
+
+def test_refresh_torch_parameters_lists_new_sublayers():
+    block = Block()
+    block.build((None, 4))
+    new = keras.layers.Dense(4, name="new")
+    new.build((None, 4))
+    swap_tracked_sublayer(block, "inner", block.inner, new)
+    refresh_torch_parameters([block])
+    if keras.backend.backend() == "torch":
+        listed = {id(p) for p in block.parameters()}
+        assert {id(w.value) for w in new.weights} <= listed

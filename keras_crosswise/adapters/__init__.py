@@ -5,6 +5,8 @@
 and freezes the rest; `merge` folds the adapters into the layers, `unload`
 takes them off, `disable` / `enable` / `disabled` switch them;
 `save_adapters` / `load_adapters` keep the adapters alone in a small file.
+Each kind is an `AdapterKind` registered with `register_kind`
+(`adapters.kinds`).
 """
 
 from keras_crosswise.adapters.adapting import (
@@ -12,15 +14,16 @@ from keras_crosswise.adapters.adapting import (
     disable,
     disabled,
     enable,
-    load_adapters,
     merge,
-    save_adapters,
     unload,
 )
 from keras_crosswise.adapters.diagonal_adapter import KINDS, DiagonalAdapter
+from keras_crosswise.adapters.files import load_adapters, save_adapters
+from keras_crosswise.adapters.kinds import AdapterKind, register_kind, registered_kinds
 
 __all__ = [
     "KINDS",
+    "AdapterKind",
     "DiagonalAdapter",
     "adapt",
     "disable",
@@ -28,6 +31,8 @@ __all__ = [
     "enable",
     "load_adapters",
     "merge",
+    "register_kind",
+    "registered_kinds",
     "save_adapters",
     "unload",
 ]

@@ -6,12 +6,11 @@ from keras import ops
 
 from keras_crosswise._surgery.eligibility import Adapter
 from keras_crosswise._validation import check_seed, layer_state_problem
-from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
-from keras_crosswise.initializers.rademacher_signs import RademacherSigns
+from keras_crosswise.adapters.kinds import get_kind, registered_kinds
 from keras_crosswise.layers._fastfood_projection import FastfoodProjection
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
-KINDS = ("cz", "cz_bias", "fastfood", "ia3")
+KINDS = registered_kinds()  # the built-in kinds (adapters.kinds registers more)
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -104,25 +103,20 @@ class DiagonalAdapter(
     ):
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
-        if kind not in KINDS:
-            raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
         for name, value in (("feedforward", feedforward), ("enabled", enabled)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be a bool; got {value!r}.")
-        if feedforward and kind != "ia3":
-            raise ValueError(
-                f"`feedforward=True` goes with kind='ia3'; got kind={kind!r}."
-            )
+        behaviour = get_kind(kind, feedforward)
         check_adaptable(layer)
         kwargs.setdefault("name", layer.name)
         kwargs.setdefault("dtype", _float_policy(layer.dtype_policy))
         super().__init__(**kwargs)
         self.layer, self.kind, self.seed = layer, kind, check_seed(seed)
         self.feedforward, self.enabled = feedforward, enabled
+        self.behaviour = behaviour
         self.output_axes, self.input_size, self.output_size = _einsum_axes(layer)
         einsum = isinstance(layer, keras.layers.EinsumDense)
-        on_input = kind == "fastfood" or feedforward
-        if on_input and einsum and self.output_axes is None:
+        if behaviour.on_input and einsum and self.output_axes is None:
             raise ValueError(
                 f"`kind={kind!r}`{' with feedforward=True' if feedforward else ''} "
                 "needs the contracted axes last in the input and the kernel's "
@@ -132,44 +126,20 @@ class DiagonalAdapter(
         # The adapter applies the activation: the layer's call gives W x + b.
         self.activation = layer.activation
         layer.activation = keras.activations.linear
-        self._build_adapter()
+        self.bias = None  # cz_bias's offset, where the kind learns one
+        behaviour.build(self)
+        self._apply_weight_flags()
         self.built = True
 
-    def _build_adapter(self):
-        if self.kind == "fastfood":
-            self.input_scale = self.add_weight(
-                name="input_scale", shape=(self.input_size,), initializer="ones"
-            )
-            self.build_fastfood(
-                self.input_size,
-                self.output_size,
-                signs={"initializer": RademacherSigns(self.seed), "trainable": False},
-                gaussian={
-                    "initializer": NormalizedGaussian(_offset(self.seed)),
-                    "trainable": False,
-                },
-                scale={"initializer": "zeros"},
-                seed=self.seed,
-                scale_name="output_scale",
-            )
-        else:
-            shape = self._input_shape() if self.feedforward else self._feature_shape()
-            self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
-        self.bias = None
-        if self.kind == "cz_bias" and self.layer.bias is not None:
-            # Not "bias": the adapter has its layer's name, and two weights
-            # of one path collide where PyTorch keys parameters by path.
-            self.bias = self.add_weight(
-                name="bias_offset", shape=self.layer.bias.shape, initializer="zeros"
-            )
-        self._apply_weight_flags()
-
-    def _input_shape(self):
+    def input_shape_of_kernel(self):
+        """The shape of the kernel's contracted input features."""
         if isinstance(self.layer, keras.layers.EinsumDense):
             return self.output_axes[0]
         return (self.input_size,)
 
-    def _feature_shape(self):
+    def feature_shape(self):
+        """One entry per output feature of the kernel (for an EinsumDense,
+        aligned with the output's trailing axes)."""
         if not isinstance(self.layer, keras.layers.EinsumDense):
             return (self.layer.units,)
         shape = [int(size) for size in self._broadcast_shape()]
@@ -192,22 +162,19 @@ class DiagonalAdapter(
         # layer and F stay fixed (PerWeightTrainable re-applies them).
         for weight in self.layer.weights:
             weight.trainable = False
-        for fixed in ("signs", "gaussian"):
-            if getattr(self, fixed, None) is not None:
-                getattr(self, fixed).trainable = False
+        for weight in self.behaviour.fixed_weights(self):
+            weight.trainable = False
 
     def linear_delta(self, inputs):
         """s * F(d * x) on the flat input features, shaped as W x."""
         flat = ops.reshape(
             inputs, (*ops.shape(inputs)[: -self._contracted_rank()], self.input_size)
         )
-        delta = (
-            self.fastfood_projection(flat * self.input_scale) * self._normalization()
-        )
+        delta = self.fastfood_projection(flat * self.input_scale) * self.normalization()
         leading = ops.shape(flat)[:-1]
         return ops.reshape(delta, (*leading, *self._output_tail()))
 
-    def _normalization(self):
+    def normalization(self):
         # Variance-preserving, as FastfoodDense: H H = n I twice.
         return float(np.sqrt(self.padded_dim / self.input_size) / self.padded_dim)
 
@@ -224,20 +191,7 @@ class DiagonalAdapter(
     def call(self, inputs):
         if not self.enabled:
             return self.activation(self.layer(inputs))
-        if self.kind == "ia3" and self.feedforward:
-            return self.activation(self.layer(inputs * self.scale))
-        outputs = self.layer(inputs)  # W x + b, as the layer computes it
-        if self.kind == "ia3":
-            return self.activation(outputs) * self.scale
-        if self.kind == "fastfood":
-            outputs = outputs + ops.cast(self.linear_delta(inputs), outputs.dtype)
-        else:  # c (W x) + b = c (W x + b) + (1 - c) b
-            outputs = outputs * self.scale
-            if self.layer.bias is not None:
-                outputs = outputs + (1.0 - self.scale) * self.layer.bias
-        if self.bias is not None:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return self.behaviour.call(self, inputs)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
@@ -256,35 +210,9 @@ class DiagonalAdapter(
                 "Keep the adapters (save_adapters) or adapt the float model."
             )
         kernel = np.asarray(ops.convert_to_numpy(self.layer.kernel), "float64")
-        bias = _numpy64(self.layer.bias)
-        if self.kind == "fastfood":
-            identity = ops.eye(self.input_size, dtype="float32")
-            delta = ops.convert_to_numpy(
-                self.fastfood_projection(identity * self.input_scale)
-                * self._normalization()
-            )
-            return kernel + np.asarray(delta, "float64").reshape(kernel.shape), bias
-        scale = _numpy64(self.scale)
-        if self.kind == "ia3" and self.feedforward:
-            rows = kernel.reshape(self.input_size, -1) * scale.reshape(-1, 1)
-            return rows.reshape(kernel.shape), bias
-        kernel = kernel * self._scale_in_kernel_layout(scale)
-        if self.kind == "ia3":
-            if keras.activations.serialize(self.activation) != "linear":
-                raise ValueError(
-                    f"Cannot merge the (IA)³ adapter of '{self.name}': it scales "
-                    "the output after the layer's activation "
-                    f"{keras.activations.serialize(self.activation)!r}, which no "
-                    "kernel can hold. Keep the adapter, or target the next layer "
-                    "with feedforward=True."
-                )
-            if bias is not None:
-                bias = bias * scale.reshape(self._feature_shape())
-        elif self.bias is not None:
-            bias = bias + _numpy64(self.bias)
-        return kernel, bias
+        return self.behaviour.merged(self, kernel, _numpy64(self.layer.bias))
 
-    def _scale_in_kernel_layout(self, scale):
+    def scale_in_kernel_layout(self, scale):
         """c broadcast against the kernel: c's axes are the kernel's output
         axes, in the output's order."""
         if not isinstance(self.layer, keras.layers.EinsumDense):
@@ -298,12 +226,8 @@ class DiagonalAdapter(
         return values.reshape([sizes[a] if a in own else 1 for a in kernel_spec])
 
     def load_own_variables(self, store):
-        if self.kind == "cz_bias" and self.bias is not None and len(store.keys()) == 1:
-            # Saved by 0.3, where "cz_bias" trained the layer's own bias
-            # (loaded with the layer): the offset stays zero.
-            self.scale.assign(store["0"])
-            return
-        super().load_own_variables(store)
+        if not self.behaviour.load_older(self, store):
+            super().load_own_variables(store)
 
     def get_config(self):
         config = super().get_config()
@@ -329,10 +253,6 @@ def _numpy64(weight):
     if weight is None:
         return None
     return np.asarray(ops.convert_to_numpy(weight), "float64")
-
-
-def _offset(seed):
-    return None if seed is None else seed + 2  # G, as the layers' seed offsets
 
 
 def _specs(layer):

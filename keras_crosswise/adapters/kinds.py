@@ -1,0 +1,284 @@
+"""The adapter kinds: one class each, registered once, as Keras registers its
+quantization modes (`keras/src/quantizers/mode_registry.py`).
+
+A kind says what a `DiagonalAdapter` of it learns and computes: its vectors
+(`build`), its forward pass (`call`), its merge into the wrapped layer's
+weights (`merged`), the layers `adapt` takes by default in a keras-hub model
+(`target_names`), and whether it acts on the layer's input (then an
+EinsumDense must keep its contracted axes last). The weights it creates are
+the adapter's own variables: `save_adapters` stores them by name, and a
+`.keras` file by their order of creation. CONTRIBUTING's "Adding an adapter
+kind" walks through a new one.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
+from keras_crosswise.initializers.rademacher_signs import RademacherSigns
+
+# keras-hub's layer names: what `Backbone.enable_lora` targets, and (IA)³'s
+# places (keys, values, the feed-forward network's second layer).
+ATTENTION_KEYS_VALUES = ("key", "key_dense", "value", "value_dense")
+FEEDFORWARD_OUTPUTS = ("feedforward_output_dense", "ffw_linear")
+
+_KINDS = {}
+
+
+class AdapterKind:
+    """One kind of diagonal adapter. Subclass it, set `name`, implement
+    `build`, `call` and `merged`, and register the class with
+    `register_kind`; `adapt(model, kind=name)` then uses it.
+
+    Each method receives the `DiagonalAdapter` (`adapter`): its wrapped
+    layer (`adapter.layer`, whose call computes `W x + b`), its activation
+    (`adapter.activation`), `adapter.feature_shape()` (one entry per output
+    feature of the kernel) and `adapter.input_shape_of_kernel()`.
+    """
+
+    name = None
+    # Whether the kind acts on the layer's input (an EinsumDense must then
+    # keep its contracted axes last in the input).
+    on_input = False
+    # Whether `adapt(feedforward=...)` applies (the kind scales the input of
+    # the layers it names instead of the output).
+    takes_feedforward = False
+
+    def build(self, adapter):
+        """Create the kind's weights with `adapter.add_weight`, as attributes
+        of `adapter`; the adapter computes its wrapped layer at start."""
+        raise NotImplementedError
+
+    def call(self, adapter, inputs):
+        """The adapter's output, activation included (`adapter.activation`)."""
+        raise NotImplementedError
+
+    def merged(self, adapter, kernel, bias):
+        """The wrapped layer's `(kernel, bias)` (float64 NumPy; `bias` may be
+        `None`) with the adapter folded in, or a ValueError where no such
+        weights exist."""
+        raise NotImplementedError
+
+    def target_names(self, default_lora_names):
+        """The layer names `adapt` takes by default inside a keras-hub
+        backbone, given its `default_lora_layer_names()`."""
+        return set(default_lora_names)
+
+    def fixed_weights(self, adapter):
+        """The kind's weights that never learn (fixed random draws)."""
+        return []
+
+    def load_older(self, adapter, store):
+        """Load the variables of a `.keras` file written by an earlier version
+        whose layout differs (return True), or return False for the usual
+        loading."""
+        return False
+
+
+def register_kind(kind_class):
+    """Register an `AdapterKind` subclass under its `name` (once); returns
+    the class, so that it serves as a decorator."""
+    if not (isinstance(kind_class, type) and issubclass(kind_class, AdapterKind)):
+        raise TypeError(
+            f"`kind_class` must be a subclass of AdapterKind; got {kind_class!r}."
+        )
+    name = kind_class.name
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"{kind_class.__name__}.name must be an identifier string; got {name!r}."
+        )
+    if name in _KINDS:
+        raise ValueError(f"An adapter kind named {name!r} is registered already.")
+    missing = [
+        method
+        for method in ("build", "call", "merged")
+        if getattr(kind_class, method) is getattr(AdapterKind, method)
+    ]
+    if missing:
+        raise TypeError(f"{kind_class.__name__} must implement {missing}.")
+    _KINDS[name] = kind_class
+    return kind_class
+
+
+def get_kind(name, feedforward=False):
+    """The registered kind `name` (an instance), or a ValueError naming the
+    registered ones."""
+    if not isinstance(name, str) or name not in _KINDS:
+        raise ValueError(f"`kind` must be one of {registered_kinds()}; got {name!r}.")
+    kind = _KINDS[name]()
+    if feedforward and not kind.takes_feedforward:
+        raise ValueError(f"`feedforward=True` goes with kind='ia3'; got kind={name!r}.")
+    kind.feedforward = bool(feedforward)
+    return kind
+
+
+def registered_kinds():
+    """The names of the registered kinds, in order of registration."""
+    return tuple(_KINDS)
+
+
+@register_kind
+class CZ(AdapterKind):
+    """`y = activation(c * (W x) + b)`: the paper's c&z operand (Eq. 6) on W's
+    output, before the bias: c -> `scale`, ones at start."""
+
+    name = "cz"
+
+    def build(self, adapter):
+        adapter.scale = adapter.add_weight(
+            name="scale", shape=adapter.feature_shape(), initializer="ones"
+        )
+
+    def call(self, adapter, inputs):
+        # c (W x) + b = c (W x + b) + (1 - c) b
+        outputs = adapter.layer(inputs) * adapter.scale
+        if adapter.layer.bias is not None:
+            outputs = outputs + (1.0 - adapter.scale) * adapter.layer.bias
+        return adapter.activation(outputs)
+
+    def merged(self, adapter, kernel, bias):
+        return kernel * adapter.scale_in_kernel_layout(_numpy64(adapter.scale)), bias
+
+
+@register_kind
+class CZBias(CZ):
+    """c&z plus a learned bias offset (BitFit's bias, kept apart from b):
+    `bias_offset`, zeros at start (none for a layer without a bias)."""
+
+    name = "cz_bias"
+
+    def build(self, adapter):
+        super().build(adapter)
+        adapter.bias = None
+        if adapter.layer.bias is not None:
+            # Not "bias": the adapter has its layer's name, and two weights
+            # of one path collide where PyTorch keys parameters by path.
+            adapter.bias = adapter.add_weight(
+                name="bias_offset",
+                shape=adapter.layer.bias.shape,
+                initializer="zeros",
+            )
+
+    def call(self, adapter, inputs):
+        outputs = adapter.layer(inputs) * adapter.scale
+        if adapter.layer.bias is not None:
+            outputs = outputs + (1.0 - adapter.scale) * adapter.layer.bias
+            outputs = outputs + adapter.bias
+        return adapter.activation(outputs)
+
+    def merged(self, adapter, kernel, bias):
+        kernel, bias = super().merged(adapter, kernel, bias)
+        if adapter.bias is not None:
+            bias = bias + _numpy64(adapter.bias)
+        return kernel, bias
+
+    def load_older(self, adapter, store):
+        if adapter.bias is None or len(store.keys()) != 1:
+            return False
+        # Saved by 0.3, where "cz_bias" trained the layer's own bias (loaded
+        # with the layer): the offset stays zero.
+        adapter.scale.assign(store["0"])
+        return True
+
+
+@register_kind
+class IA3(AdapterKind):
+    """(IA)³ (Liu et al. 2022): `y = l * layer(x)` (keys and values: after the
+    bias and the activation) or, with `feedforward`, `y = layer(l * x)` (the
+    feed-forward network's second layer): l -> `scale`, ones at start."""
+
+    name = "ia3"
+    takes_feedforward = True
+
+    @property
+    def on_input(self):
+        return self.feedforward
+
+    def build(self, adapter):
+        shape = (
+            adapter.input_shape_of_kernel()
+            if self.feedforward
+            else adapter.feature_shape()
+        )
+        adapter.scale = adapter.add_weight(
+            name="scale", shape=shape, initializer="ones"
+        )
+
+    def call(self, adapter, inputs):
+        if self.feedforward:
+            return adapter.activation(adapter.layer(inputs * adapter.scale))
+        return adapter.activation(adapter.layer(inputs)) * adapter.scale
+
+    def merged(self, adapter, kernel, bias):
+        scale = _numpy64(adapter.scale)
+        if self.feedforward:
+            rows = kernel.reshape(adapter.input_size, -1) * scale.reshape(-1, 1)
+            return rows.reshape(kernel.shape), bias
+        activation = keras.activations.serialize(adapter.activation)
+        if activation != "linear":
+            raise ValueError(
+                f"Cannot merge the (IA)³ adapter of '{adapter.name}': it scales "
+                f"the output after the layer's activation {activation!r}, which "
+                "no kernel can hold. Keep the adapter, or target the next layer "
+                "with feedforward=True."
+            )
+        kernel = kernel * adapter.scale_in_kernel_layout(scale)
+        if bias is not None:
+            bias = bias * scale.reshape(adapter.feature_shape())
+        return kernel, bias
+
+    def target_names(self, default_lora_names):
+        return set(ATTENTION_KEYS_VALUES + FEEDFORWARD_OUTPUTS)
+
+
+@register_kind
+class Fastfood(AdapterKind):
+    """`y = activation(W x + s * F(d * x) + b)`: learned diagonals around a
+    fixed random transform, as VeRA, with McKernel's Fastfood transform
+    F = H G Pi H B (Eq. 14, scaled to keep the input's second moment): d ->
+    `input_scale` (ones at start), s -> `output_scale` (zeros: the delta
+    starts at zero), B -> `signs`, Pi -> `permutation`, G -> `gaussian`
+    (fixed)."""
+
+    name = "fastfood"
+    on_input = True
+
+    def build(self, adapter):
+        adapter.input_scale = adapter.add_weight(
+            name="input_scale", shape=(adapter.input_size,), initializer="ones"
+        )
+        seed = adapter.seed
+        adapter.build_fastfood(
+            adapter.input_size,
+            adapter.output_size,
+            signs={"initializer": RademacherSigns(seed), "trainable": False},
+            gaussian={
+                # G's seed offset, as the layers'.
+                "initializer": NormalizedGaussian(None if seed is None else seed + 2),
+                "trainable": False,
+            },
+            scale={"initializer": "zeros"},
+            seed=seed,
+            scale_name="output_scale",
+        )
+
+    def call(self, adapter, inputs):
+        outputs = adapter.layer(inputs)  # W x + b, as the layer computes it
+        delta = adapter.linear_delta(inputs)
+        return adapter.activation(outputs + ops.cast(delta, outputs.dtype))
+
+    def merged(self, adapter, kernel, bias):
+        identity = ops.eye(adapter.input_size, dtype="float32")
+        delta = ops.convert_to_numpy(
+            adapter.fastfood_projection(identity * adapter.input_scale)
+            * adapter.normalization()
+        )
+        return kernel + np.asarray(delta, "float64").reshape(kernel.shape), bias
+
+    def fixed_weights(self, adapter):
+        return [adapter.signs, adapter.gaussian]
+
+
+def _numpy64(weight):
+    return np.asarray(ops.convert_to_numpy(weight), "float64")
