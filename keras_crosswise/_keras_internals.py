@@ -105,7 +105,11 @@ def swap_graph_operation(model, old, new):
     for depth, ops in graph._operations_by_depth.items():
         graph._operations_by_depth[depth] = [new if op is old else op for op in ops]
     if graph is not model:
-        graph._tracker.replace_tracked_value("layers", old, new)
+        if graph._tracker.is_in_store("layers", old):
+            graph._tracker.replace_tracked_value("layers", old, new)
+        else:  # Keras 3.4: a Sequential's inner graph lists them untracked
+            layers = graph._layers
+            layers[next(i for i, layer in enumerate(layers) if layer is old)] = new
 
 
 def is_plain_functional(model):

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._backend_internals import torch_real_tensors
+
 
 def as_tensors(*values):
     """Backend tensors for array-likes; symbolic `KerasTensor`s pass through."""
@@ -114,22 +116,10 @@ def cached_constant(key, make, dtype, like):
     full_key = (key, keras.backend.standardize_dtype(dtype), str(like.device))
     value = _TORCH_CONSTANTS.get(full_key)
     if value is None:
-        with _real_tensors(like):
+        with torch_real_tensors(like):
             value = constant(make(), dtype).to(like.device)
         _TORCH_CONSTANTS[full_key] = value
     return value
-
-
-def _real_tensors(like):
-    """Where `like` is a fake tensor (`torch.export` traces eager code under a
-    fake-tensor mode), a context that makes real tensors: a constant made
-    there and kept would be fake, and the exported program refuses fake
-    constants. Elsewhere, nothing."""
-    from torch._subclasses import fake_tensor
-
-    if isinstance(like, fake_tensor.FakeTensor):
-        return fake_tensor.unset_fake_temporarily()
-    return contextlib.nullcontext()
 
 
 def densified(x):

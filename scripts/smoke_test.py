@@ -67,6 +67,7 @@ def main():
         atol=1e-5,
     )
     check("save and reload give the same predictions", same)
+    check_adapters_and_compress(rng, x, y)
 
     if "--sklearn" in sys.argv:
         from sklearn.linear_model import RidgeClassifier
@@ -83,6 +84,49 @@ def main():
             features.shape == (64, 101) and features.dtype == np.float64,
         )
         check("McKernelSampler in a pipeline", pipe.fit(x, y).score(x, y) > 0.5)
+
+
+def base_model(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(64, activation="relu", name="hidden"),
+            keras.layers.Dense(3, name="head"),
+        ]
+    )
+
+
+def check_adapters_and_compress(rng, x, y):
+    """Adapt, train, save and load the adapters, merge; compress where this
+    Keras has `keras.distillation` (3.12), else its clear error."""
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = kc.adapters.adapt(base_model(1), kind="cz_bias", train=["head"])
+    model.compile(keras.optimizers.Adam(0.01), loss)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    with tempfile.TemporaryDirectory() as folder:
+        kc.adapters.save_adapters(model, f"{folder}/a.npz")
+        loaded = kc.adapters.load_adapters(base_model(1), f"{folder}/a.npz")
+    outputs = keras.ops.convert_to_numpy(model(x))
+    same = np.allclose(keras.ops.convert_to_numpy(loaded(x)), outputs, atol=1e-5)
+    check("adapters: trained, saved, loaded onto a fresh base", same)
+    merged = kc.adapters.merge(model)
+    same = np.allclose(keras.ops.convert_to_numpy(merged(x)), outputs, atol=1e-4)
+    check("adapters: merged into plain Dense layers", same)
+    teacher = base_model(2)
+    teacher.compile("adam", loss)
+    if hasattr(keras, "distillation"):
+        student = kc.compress(
+            teacher, x, y, into="cz", min_params=64, epochs=1, verbose=0
+        )
+        check("compress", student.count_params() < teacher.count_params())
+    else:
+        try:
+            kc.compress(teacher, x, y, into="cz", min_params=64, verbose=0)
+        except ImportError as error:
+            check("compress says it needs Keras >= 3.12", "3.12" in str(error))
+        else:
+            check("compress refused without keras.distillation", False)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import warnings
 
 import keras
 
+from keras_crosswise._backend_internals import jax2onnx_converting
 from keras_crosswise._files import write_atomically
 from keras_crosswise._portable_hadamard import (
     device_kind,
@@ -437,7 +438,7 @@ def transform_for(x):
             return None
         from keras_crosswise.native import _jax
 
-        return None if _jax.converting_to_onnx() else _jax.fwht
+        return None if jax2onnx_converting() else _jax.fwht
     if backend == "torch":
         import torch
 

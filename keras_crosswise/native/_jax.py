@@ -9,21 +9,20 @@ custom call that another runtime would lack.
 """
 
 import functools
-import sys
 
 import jax
 import jax.ffi
 import numpy as np
-from jax._src import dispatch
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from keras_crosswise._backend_internals import jax_apply_primitive
 from keras_crosswise._portable_hadamard import portable_transform
 
 TARGET = "keras_crosswise_fwht"
 
 fwht_p = Primitive("keras_crosswise_fwht")
-fwht_p.def_impl(functools.partial(dispatch.apply_primitive, fwht_p))
+fwht_p.def_impl(functools.partial(jax_apply_primitive(), fwht_p))
 fwht_p.def_abstract_eval(lambda x, *, scale: jax.core.ShapedArray(x.shape, x.dtype))
 
 
@@ -65,16 +64,3 @@ def register(library):
     jax.ffi.register_ffi_target(
         TARGET, jax.ffi.pycapsule(library.CrosswiseFwht), platform="cpu"
     )
-
-
-def converting_to_onnx():
-    """Whether jax2onnx is converting a function now: it walks the jaxpr
-    itself and has no rule for this primitive. jax2onnx patches JAX's call
-    sites while it traces (`plugin_system._PATCH_STATE`); a jax2onnx without
-    that state counts as converting whenever it is imported, which only
-    costs speed."""
-    system = sys.modules.get("jax2onnx.plugins.plugin_system")
-    if system is None:  # jax2onnx not imported, or laid out otherwise
-        return "jax2onnx" in sys.modules
-    state = getattr(system, "_PATCH_STATE", None)
-    return True if state is None else bool(state)
