@@ -35,8 +35,7 @@ import keras
 import numpy as np
 
 from harness import load_digits_split, load_mnist1d
-from harness.fine_tuning import compile_and_fit as fit_timed
-from harness.fine_tuning import paired_calls, prepare
+from harness.fine_tuning import compile_and_fit, paired_calls, prepare
 from harness.models import trainable_count
 from harness.timing import add_output_arguments, markdown_table, write_json
 
@@ -137,15 +136,16 @@ def token_task(count, seed, first, second, length=32, vocabulary=64):
     return x[picks].astype("int32"), labels[picks]
 
 
-def compile_and_fit(model, data, learning_rate, epochs, batch_size):
+def fit_and_score(model, data, learning_rate, epochs, batch_size):
+    """Fit on `data`'s training part; (validation accuracy, fit seconds)."""
     train, validation = data
-    seconds, _ = fit_timed(model, train, learning_rate, epochs, batch_size)
+    seconds, _ = compile_and_fit(model, train, learning_rate, epochs, batch_size)
     return model.evaluate(*validation, verbose=0)[1], seconds
 
 
 def pretrain(body, source, classes, epochs, batch_size=64):
     model = with_head(body, classes)
-    compile_and_fit(model, (source, source), 1e-3, epochs, batch_size)
+    fit_and_score(model, (source, source), 1e-3, epochs, batch_size)
     return model
 
 
@@ -238,7 +238,7 @@ def run_task(task, args):
             best = None
             for rate in LEARNING_RATES[:1] if args.quick else LEARNING_RATES:
                 model = prepare(base, method, "head", seed)
-                score, seconds = compile_and_fit(
+                score, seconds = fit_and_score(
                     model, (train, validation), rate, epochs, batch_size=32
                 )
                 if best is None or score > best[0]:

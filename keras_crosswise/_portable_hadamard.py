@@ -197,9 +197,7 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     check_method(method, max_factor)
     if method == "matmul":
         check_matrix_size(n, "fwht(method='matmul')")
-    if method == "native":
-        return method, None
-    if method in ("matmul", "butterfly"):
+    if method in ("native", "matmul", "butterfly"):
         return method, None
     if method == "kronecker" and max_factor is not None:
         return method, max_factor

@@ -375,7 +375,7 @@ def test_rank_three_inputs(rng):
 
 def test_compression_is_a_package_and_each_structure_owns_its_projection(rng):
     from keras_crosswise import compression
-    from keras_crosswise.compression.structures import STRUCTURES
+    from keras_crosswise.compression.structures import REPLACEMENTS
 
     assert compression.compress is compress and compression.compress_layer is (
         compress_layer
@@ -383,15 +383,15 @@ def test_compression_is_a_package_and_each_structure_owns_its_projection(rng):
     assert keras_crosswise.CompressionReport is compression.CompressionReport
     dense = built_dense(12, 16, rng, activation="relu")
     kernel = to_numpy(dense.kernel).astype("float64")
-    for into in STRUCTURES:
+    for into in REPLACEMENTS:
         via = compress_layer(dense, into=into, seed=5)
         assert via.activation is dense.activation
         projected = to_numpy(via.to_dense_kernel()).astype("float64")
         # The projection fits: closer to the kernel than the structure's own
         # initialisation at the same seed (checked in float64, not against
         # the code it delegates to).
-        fresh = STRUCTURES[into](16, seed=5) if into == "fastfood" else None
-        fresh = fresh or STRUCTURES[into](16)
+        fresh = REPLACEMENTS[into](16, seed=5) if into == "fastfood" else None
+        fresh = fresh or REPLACEMENTS[into](16)
         fresh.build((None, 12))
         start = to_numpy(fresh.to_dense_kernel()).astype("float64")
         assert np.linalg.norm(kernel - projected) < np.linalg.norm(kernel - start)

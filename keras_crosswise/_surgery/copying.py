@@ -28,7 +28,7 @@ def copy_with_swaps(model, swaps):
     weights. The copy is not compiled. A clear error if a layer to swap sits
     where the copy cannot reach it (e.g. in a list held by a custom layer)."""
     surgeon = _Surgeon(swaps)
-    copy = surgeon.copy_layer(model)
+    copy = surgeon.copy(model)
     for original, clone in surgeon.deferred:  # built when clone_model called it
         clone.set_weights(original.get_weights())
     missed = [
@@ -54,7 +54,7 @@ class _Surgeon:
     def contains_change(self, layer):
         return any(id(inner) in self.swaps for inner in nested_layers(layer))
 
-    def copy_layer(self, layer):
+    def copy(self, layer):
         if id(layer) not in self.copies:
             if id(layer) in self.swaps:
                 self.used.add(id(layer))
@@ -70,7 +70,7 @@ class _Surgeon:
             return layer.__class__.from_config(layer.get_config())
         if is_graph(layer):
             with uncompiled(layer):
-                return keras.models.clone_model(layer, clone_function=self.copy_layer)
+                return keras.models.clone_model(layer, clone_function=self.copy)
         copy = layer.__class__.from_config(layer.get_config())
         if layer.built and not copy.built:
             copy.build_from_config(layer.get_build_config())
@@ -88,7 +88,7 @@ class _Surgeon:
         # A wrapper's copy already holds its replacements: look inside it.
         wrapped = isinstance(layer, ReplacedSublayers)
         changed = {
-            name: self.copy_layer(child)
+            name: self.copy(child)
             for name, child in child_attributes(
                 layer.layer if wrapped else layer
             ).items()

@@ -7,12 +7,12 @@ from keras_crosswise.layers.fastfood_dense import FastfoodDense
 
 # What `into=` names. A structured layer joins `compress` with a `from_dense`
 # class method and an entry here.
-STRUCTURES = {"fastfood": FastfoodDense, "cz": CZDense}
+REPLACEMENTS = {"fastfood": FastfoodDense, "cz": CZDense}
 
 
 def check_into(into):
-    if into not in STRUCTURES:
-        raise ValueError(f"`into` must be one of {tuple(STRUCTURES)}; got {into!r}.")
+    if into not in REPLACEMENTS:
+        raise ValueError(f"`into` must be one of {tuple(REPLACEMENTS)}; got {into!r}.")
     return into
 
 
@@ -55,7 +55,7 @@ def compress_layer(dense_layer, into="fastfood", seed=None):
     seed = check_seed(seed)
     if into == "fastfood":
         return FastfoodDense.from_dense(dense_layer, seed=seed)
-    return STRUCTURES[into].from_dense(dense_layer)
+    return REPLACEMENTS[into].from_dense(dense_layer)
 
 
 def fresh_layer(dense_layer, into="fastfood", seed=None):
@@ -65,4 +65,4 @@ def fresh_layer(dense_layer, into="fastfood", seed=None):
     into = check_into(into)
     check_trained_dense(dense_layer, "dense_layer")
     extra = {"seed": check_seed(seed)} if into == "fastfood" else {}
-    return STRUCTURES[into]._like_dense(dense_layer, **extra)
+    return REPLACEMENTS[into]._like_dense(dense_layer, **extra)

@@ -20,7 +20,7 @@ from keras_crosswise.layers._fastfood_projection import (
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
 KERNELS = ("gaussian", "matern", "laplacian")
-STRUCTURES = ("fastfood", "orthogonal")
+MCKERNEL_STRUCTURES = ("fastfood", "orthogonal")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -136,7 +136,7 @@ class McKernel(PerWeightTrainable, FastfoodProjection, keras.layers.Layer):
         if kernel not in KERNELS:
             raise ValueError(f"`kernel` must be one of {KERNELS}; got {kernel!r}.")
         self.kernel = kernel
-        self.structure = check_structure(kernel, structure, STRUCTURES)
+        self.structure = check_structure(kernel, structure, MCKERNEL_STRUCTURES)
         self.sigma = check_sigma(sigma)
         self.matern_t = check_positive_int("matern_t", matern_t, MAX_MATERN_T)
         self.trainable_features = bool(trainable_features)

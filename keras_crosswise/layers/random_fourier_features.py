@@ -25,7 +25,7 @@ from keras_crosswise.layers._fastfood_projection import (
 )
 
 KERNELS = ("gaussian", "laplacian")
-STRUCTURES = ("dense", "fastfood", "orthogonal")
+RFF_STRUCTURES = ("dense", "fastfood", "orthogonal")
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
@@ -113,7 +113,7 @@ class RandomFourierFeatures(FastfoodProjection, keras.layers.Layer):
             self.kernel_initializer = kernel_initializer
         else:
             self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.structure = check_structure(self.kernel, structure, STRUCTURES)
+        self.structure = check_structure(self.kernel, structure, RFF_STRUCTURES)
         if structure != "dense" and not isinstance(kernel_initializer, str):
             raise ValueError(
                 f"`structure={structure!r}` draws its own frequencies: "
