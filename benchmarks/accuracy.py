@@ -46,7 +46,7 @@ from harness.baselines import (
     verdict,
     widest_size,
 )
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 
 REFERENCE = "MLP 100-100 (reference)"
 # (W1, width, residual FastfoodDense blocks), roughly smallest first.

@@ -107,8 +107,7 @@ def one_run(config, method, vocabulary):
 
 
 def main():
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from harness.timing import add_output_arguments, markdown_table, write_json
+    from harness.results import add_output_arguments, markdown_table, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_output_arguments(parser)

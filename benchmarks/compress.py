@@ -37,7 +37,7 @@ from keras_crosswise.compression.distillation import outputs_loss
 
 from harness import load_digits_split, load_mnist1d
 from harness.baselines import low_rank_pair, widest_within
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 
 BATCH = 128
 NUM_CLASSES = 10

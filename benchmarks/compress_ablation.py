@@ -24,7 +24,7 @@ from compress import mlp, train
 import keras_crosswise
 
 from harness import load_digits_split, load_mnist1d
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 
 # compress's defaults up to 0.2, and the naive recipe, spelled out.
 OLD = {

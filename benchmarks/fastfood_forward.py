@@ -22,13 +22,8 @@ from keras_crosswise import native
 from keras_crosswise.layers import FastfoodDense
 from keras_crosswise.ops import hadamard
 
-from harness.timing import (
-    add_output_arguments,
-    compile_function,
-    interleaved_medians,
-    random_inputs,
-    write_json,
-)
+from harness.results import add_output_arguments, write_json
+from harness.timing import compile_function, interleaved_medians, random_inputs
 
 
 def forward(model):

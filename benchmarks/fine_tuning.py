@@ -37,7 +37,7 @@ import numpy as np
 from harness import load_digits_split, load_mnist1d
 from harness.fine_tuning import compile_and_fit, paired_calls, prepare
 from harness.models import trainable_count
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 
 METHODS = (
     "head",

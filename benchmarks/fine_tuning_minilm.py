@@ -57,7 +57,7 @@ from keras_crosswise._files import write_atomically
 
 from harness import english, minilm
 from harness.fine_tuning import compile_and_fit, prepare_pretrained
-from harness.timing import RESULTS_DIR, machine_description, markdown_table
+from harness.results import RESULTS_DIR, machine_description, markdown_table
 
 OURS = ("cz", "cz_bias", "ia3", "fastfood")
 METHODS = ("head", "ia3", "lora8", "full", "bitfit", "cz_bias", "fastfood", "lora1")
@@ -363,6 +363,52 @@ def report(path):
         print(markdown_table(header, rows))
 
 
+def plot(results, path):
+    """Test accuracy against trainable weights (besides the head), per task:
+    mean and spread over the seeds so far; TF-IDF and the random
+    initialisation as lines; `head` (0 trainable) drawn at 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["targets"])
+    figure, axes = plt.subplots(
+        1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False
+    )
+    for axis, task in zip(axes[0], tasks, strict=True):
+        target = results["targets"][task]
+        for method, m in target["methods"].items():
+            accuracy = 100 * np.array(m["accuracy"])
+            marker = (
+                "o" if method in OURS else "s" if method.startswith("lora") else "^"
+            )
+            axis.errorbar(
+                max(m["trainable"], 1),
+                accuracy.mean(),
+                yerr=accuracy.std(),
+                fmt=marker,
+                label=f"{method} ({len(accuracy)})",
+            )
+        for name, style in (("tfidf", ":"), ("random_init_full", "--")):
+            if target[name]:
+                axis.axhline(100 * np.mean(target[name]), ls=style, c="gray")
+                axis.annotate(
+                    name, (1, 100 * np.mean(target[name])), fontsize=7, c="gray"
+                )
+        axis.set_xscale("log")
+        axis.set_title(
+            f"{task}: {target['classes']} classes, {target['train_per_class']} a class",
+            fontsize=9,
+        )
+        axis.set_xlabel("trainable weights besides the head (head: 1)")
+        if target["methods"]:
+            axis.legend(fontsize=6, loc="lower right", title="method (seeds)")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def encoder_folder(args):
     if args.fast:
         return (
@@ -390,6 +436,7 @@ def main():
     args = parser.parse_args()
     path = pathlib.Path(args.out) / NAME
     if args.report:
+        plot(json.loads(path.read_text()), path.with_suffix(".png"))
         return report(path)
     state = load(path)
     if args.memory:

@@ -24,14 +24,9 @@ import keras
 
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
-from harness.timing import (
-    add_output_arguments,
-    dense_fourier_features,
-    interleaved_measures,
-    markdown_table,
-    random_inputs,
-    write_json,
-)
+from harness.baselines import dense_fourier_features
+from harness.results import add_output_arguments, markdown_table, write_json
+from harness.timing import interleaved_measures, random_inputs
 
 
 class ScaleShift(keras.layers.Layer):

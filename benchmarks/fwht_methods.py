@@ -30,13 +30,8 @@ from keras_crosswise.ops.hadamard import (
     resolve_method,
 )
 
-from harness.timing import (
-    add_output_arguments,
-    compile_function,
-    interleaved_medians,
-    random_inputs,
-    write_json,
-)
+from harness.results import add_output_arguments, write_json
+from harness.timing import compile_function, interleaved_medians, random_inputs
 
 MAX_ELEMENTS = 2**24  # batch * n above this is skipped (64 MB of float32)
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness import load_digits_split, load_mnist1d
 from harness.models import digits_models, mnist1d_models
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 from harness.training import fit_and_score
 
 MODELS = {

@@ -29,13 +29,8 @@ from sklearn.linear_model import RidgeClassifier
 from keras_crosswise.layers import McKernel
 
 from harness import load_digits_split, load_mnist1d
-from harness.timing import (
-    add_output_arguments,
-    compile_function,
-    interleaved_medians,
-    markdown_table,
-    write_json,
-)
+from harness.results import add_output_arguments, markdown_table, write_json
+from harness.timing import compile_function, interleaved_medians
 
 METHODS = ("McKernel fastfood", "McKernel orthogonal", "RBFSampler", "Nystroem")
 SIGMA_FACTORS = (0.5, 1.0, 2.0)

@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_crosswise.layers import McKernel, RandomFourierFeatures
 
-from harness.timing import add_output_arguments, markdown_table, write_json
+from harness.results import add_output_arguments, markdown_table, write_json
 
 
 def features(name, columns, sigma, seed):

@@ -16,12 +16,8 @@ from sklearn.kernel_approximation import RBFSampler
 from keras_crosswise.layers import FastfoodDense, McKernel
 from keras_crosswise.ops import fwht
 
-from harness.timing import (
-    compile_function,
-    dense_fourier_features,
-    interleaved_medians,
-    random_inputs,
-)
+from harness.baselines import dense_fourier_features
+from harness.timing import compile_function, interleaved_medians, random_inputs
 
 
 def time_width(width, batch, repeats):

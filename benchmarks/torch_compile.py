@@ -16,12 +16,8 @@ import time
 import keras
 from fit_speed import LAYERS, compiled_model, regression_data, step_measures
 
-from harness.timing import (
-    add_output_arguments,
-    interleaved_measures,
-    markdown_table,
-    write_json,
-)
+from harness.results import add_output_arguments, markdown_table, write_json
+from harness.timing import interleaved_measures
 
 NAMES = ("CZDense", "FastfoodDense", "McKernel", "Dense")
 

@@ -42,12 +42,8 @@ from harness import (
     trainable_count,
 )
 from harness.baselines import low_rank_pair, verdict, widest_size
-from harness.timing import (
-    add_output_arguments,
-    interleaved_medians,
-    markdown_table,
-    write_json,
-)
+from harness.results import add_output_arguments, markdown_table, write_json
+from harness.timing import interleaved_medians
 
 Dense = keras.layers.Dense
 WIDE = 1024

@@ -211,6 +211,11 @@ def test_the_study_runs_fast(tmp_path):
         assert len(method["accuracy"]) == 1 and 0 <= method["accuracy"][0] <= 1
     assert len(wordnet["tfidf"]) == len(wordnet["random_init_full"]) == 1
     assert "## fortunes: 3 classes, 4 a class" in output
+    report = run_script(
+        "benchmarks/fine_tuning_minilm.py", "--report", "--out", tmp_path
+    )
+    assert "| ia3 | 128 |" in report
+    assert (tmp_path / "fine_tuning_minilm.png").stat().st_size > 10_000  # the plot
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,12 @@ def verdict(models, baselines, pairs, metric="accuracy"):
                 ]
             )
     return rows
+
+
+def dense_fourier_features(x, weights):
+    """Random Fourier features with a dense projection: `[cos(x W), sin(x W)]`,
+    the O(d D) computation McKernel replaces."""
+    projected = keras.ops.matmul(x, weights)
+    return keras.ops.concatenate(
+        [keras.ops.cos(projected), keras.ops.sin(projected)], axis=-1
+    )

@@ -1,16 +1,10 @@
 """Side-by-side timing helpers: compile per backend, interleave, take medians."""
 
-import json
-import os
-import pathlib
-import platform
 import statistics
 import time
 
 import keras
 import numpy as np
-
-RESULTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
 
 
 def compile_function(fn):
@@ -79,47 +73,5 @@ def interleaved_measures(measures, repeats=7, warmup=2):
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def dense_fourier_features(x, weights):
-    """Random Fourier features with a dense projection: `[cos(x W), sin(x W)]`,
-    the O(d D) computation McKernel replaces."""
-    projected = keras.ops.matmul(x, weights)
-    return keras.ops.concatenate(
-        [keras.ops.cos(projected), keras.ops.sin(projected)], axis=-1
-    )
-
-
 def random_inputs(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-def machine_description():
-    return {
-        "date": time.strftime("%Y-%m-%d"),
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-    }
-
-
-def write_json(path, results):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**machine_description(), **results}, indent=1) + "\n")
-    return path
-
-
-def add_output_arguments(parser):
-    """`--out` (the results folder) and `--quick` (tiny sizes, for CI)."""
-    parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes, to check the script runs"
-    )
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("| " + " | ".join("---" for _ in header) + " |")
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""What every benchmark script shares around its measurements: the
+command-line options `--out` (the results folder) and `--quick`, the machine
+beside each result, the JSON written atomically, and the markdown tables."""
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+import keras
+
+from keras_crosswise._files import write_atomically
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+
+
+def machine_description():
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def write_json(path, results):
+    """`results`, with the machine described, to `path` (atomically)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({**machine_description(), **results}, indent=1) + "\n"
+    write_atomically(path, lambda file: file.write(text.encode()))
+    return path
+
+
+def add_output_arguments(parser):
+    """`--out` (the results folder) and `--quick` (tiny sizes, for CI)."""
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="results folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, to check the script runs"
+    )
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("| " + " | ".join("---" for _ in header) + " |")
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
