@@ -180,10 +180,16 @@ def paired_calls(methods, ours, others):
     return rows
 
 
-def _query_value_layers(model):
-    """keras-hub's LoRA targets in `model`: the query and value layers."""
-    names = ("query", "value", "query_dense", "value_dense")  # enable_lora's
-    return find_layers(model, lambda layer: layer.name in names)
+def _lora_targets(model):
+    """keras-hub's LoRA targets inside `model`: the layers its backbone's
+    `enable_lora` takes (`default_lora_layer_names()`: query and value)."""
+    backbone = next(
+        layer
+        for layer in [model, *find_layers(model, lambda layer: True)]
+        if callable(getattr(layer, "default_lora_layer_names", None))
+    )
+    names = set(backbone.default_lora_layer_names())
+    return find_layers(backbone, lambda layer: layer.name in names)
 
 
 class VeRA(keras.layers.Layer):
@@ -248,7 +254,7 @@ def prepare_pretrained(model, method, head_name, seed):
     if method in ("cz", "cz_bias", "fastfood", "ia3"):
         adapt(model, kind=method, train=[head_name], seed=seed)
     elif method == "vera":
-        for i, layer in enumerate(_query_value_layers(model)):
+        for i, layer in enumerate(_lora_targets(model)):
             replace_in_place(model, layer, VeRA(layer, 384, seed + i))
         allowed = [
             w for w in model.weights if "vera_d" in w.path or "vera_b_vec" in w.path

@@ -12,6 +12,7 @@ from keras_crosswise._surgery.selection import (
     is_graph,
     layer_paths,
     select_layers,
+    weight_owners,
     weight_paths,
     why_not_swappable,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "select_layers",
     "trainable_flags",
     "unwrap_unchanged",
+    "weight_owners",
     "weight_paths",
     "why_not_swappable",
 ]

@@ -69,15 +69,25 @@ def layer_paths(model):
     return paths
 
 
+def weight_owners(model):
+    """`id(weight) -> (layer, weight)` for every weight inside `model`: the
+    deepest layer holding it (a weight is also listed by every layer above)."""
+    owners = {}
+    for layer in find_layers(model, lambda layer: True):  # deepest owner last
+        for weight in layer.weights:
+            owners[id(weight)] = (layer, weight)
+    return owners
+
+
 def weight_paths(model):
     """`id(weight) -> path` for every weight of `model`: its layer's path (as
     `layer_paths`) and its name. Unlike Keras's own weight paths, these
     do not hold the model's name, so they match between two instances."""
-    paths, layers = {}, layer_paths(model)
-    for layer in find_layers(model, lambda layer: True):  # deepest owner last
-        for weight in layer.weights:
-            paths[id(weight)] = f"{layers[id(layer)]}/{weight.name}"
-    return paths
+    layers = layer_paths(model)
+    return {
+        key: f"{layers[id(layer)]}/{weight.name}"
+        for key, (layer, weight) in weight_owners(model).items()
+    }
 
 
 def select_layers(model, layers, why_not, argument="layers"):

@@ -17,6 +17,7 @@ from keras_crosswise._surgery import (
     layer_paths,
     replace_in_place,
     trainable_flags,
+    weight_owners,
     weight_paths,
 )
 from keras_crosswise._surgery.eligibility import adapters_in
@@ -319,14 +320,11 @@ def _trained_variables(model, adapters):
     BatchNormalization in `train` has moving statistics that its training
     changes too)."""
     inside = {id(w) for adapter in adapters for w in adapter.weights}
-    owner = {}
-    for layer in find_layers(model, lambda layer: True):  # deepest owner last
-        for weight in layer.weights:
-            owner[id(weight)] = layer
+    owner = weight_owners(model)
     trainable = [w for w in model.trainable_weights if id(w) not in inside]
     chosen = {id(w): (w, True) for w in trainable}
     for weight in trainable:
-        layer = owner.get(id(weight))
+        layer = owner.get(id(weight), (None, None))[0]
         for other in [] if layer is None else layer.weights:
             if id(other) not in inside:
                 chosen.setdefault(id(other), (other, False))
