@@ -439,6 +439,7 @@ def main():
         plot(json.loads(path.read_text()), path.with_suffix(".png"))
         return report(path)
     state = load(path)
+    state["train"] = train = FAST["train"] if args.fast else TRAIN
     if args.memory:
         return measure_memory(args, path, state)
     folder = encoder_folder(args)
@@ -453,7 +454,6 @@ def main():
         print(json.dumps({"now": result, "recorded": before}))
         return None
     state.setdefault("runs", {})
-    state["train"] = train = FAST["train"] if args.fast else TRAIN
     state["encoder"] = {
         "name": "tiny BERT (tests/data)" if args.fast else minilm.NAME,
         "sha256": minilm.sha256(folder / "model.safetensors"),

@@ -211,6 +211,13 @@ def test_the_study_runs_fast(tmp_path):
         assert len(method["accuracy"]) == 1 and 0 <= method["accuracy"][0] <= 1
     assert len(wordnet["tfidf"]) == len(wordnet["random_init_full"]) == 1
     assert "## fortunes: 3 classes, 4 a class" in output
+    # One run again, from the JSON: the same accuracy (the seeds fix it).
+    again = run_script(
+        "benchmarks/fine_tuning_minilm.py",
+        *("--fast", "--out", tmp_path, "--one", "wordnet", "ia3", "0"),
+    )
+    again = json.loads(again.strip().splitlines()[-1])
+    assert again["now"]["accuracy"] == again["recorded"]["accuracy"]
     report = run_script(
         "benchmarks/fine_tuning_minilm.py", "--report", "--out", tmp_path
     )

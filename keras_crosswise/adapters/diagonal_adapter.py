@@ -7,16 +7,13 @@ from keras import ops
 from keras_crosswise._surgery.eligibility import Adapter
 from keras_crosswise._validation import check_seed, layer_state_problem
 from keras_crosswise.adapters.kinds import get_kind, registered_kinds
-from keras_crosswise.layers._fastfood_projection import FastfoodProjection
 from keras_crosswise.layers._weight_flags import PerWeightTrainable
 
 KINDS = registered_kinds()  # the built-in kinds (adapters.kinds registers more)
 
 
 @keras.saving.register_keras_serializable(package="keras_crosswise")
-class DiagonalAdapter(
-    PerWeightTrainable, FastfoodProjection, Adapter, keras.layers.Layer
-):
+class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
     """A frozen Dense or EinsumDense layer with learned diagonals (fine-tuning).
 
     With the wrapped layer's kernel W and bias b (both frozen) and its
@@ -165,18 +162,15 @@ class DiagonalAdapter(
         for weight in self.behaviour.fixed_weights(self):
             weight.trainable = False
 
-    def linear_delta(self, inputs):
-        """s * F(d * x) on the flat input features, shaped as W x."""
-        flat = ops.reshape(
+    def flat_inputs(self, inputs):
+        """`inputs` with the kernel's contracted axes flattened into one."""
+        return ops.reshape(
             inputs, (*ops.shape(inputs)[: -self._contracted_rank()], self.input_size)
         )
-        delta = self.fastfood_projection(flat * self.input_scale) * self.normalization()
-        leading = ops.shape(flat)[:-1]
-        return ops.reshape(delta, (*leading, *self._output_tail()))
 
-    def normalization(self):
-        # Variance-preserving, as FastfoodDense: H H = n I twice.
-        return float(np.sqrt(self.padded_dim / self.input_size) / self.padded_dim)
+    def shaped_as_outputs(self, flat):
+        """Flat output features shaped as the wrapped layer's `W x`."""
+        return ops.reshape(flat, (*ops.shape(flat)[:-1], *self._output_tail()))
 
     def _contracted_rank(self):
         if isinstance(self.layer, keras.layers.EinsumDense):
@@ -226,8 +220,7 @@ class DiagonalAdapter(
         return values.reshape([sizes[a] if a in own else 1 for a in kernel_spec])
 
     def load_own_variables(self, store):
-        if not self.behaviour.load_older(self, store):
-            super().load_own_variables(store)
+        self.behaviour.load_variables(self, store, super().load_own_variables)
 
     def get_config(self):
         config = super().get_config()

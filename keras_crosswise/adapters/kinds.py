@@ -17,6 +17,11 @@ from keras import ops
 
 from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
+from keras_crosswise.layers._fastfood_projection import (
+    build_fastfood,
+    check_loaded_permutation,
+    fastfood_projection,
+)
 
 # keras-hub's layer names: what `Backbone.enable_lora` targets, and (IA)³'s
 # places (keys, values, the feed-forward network's second layer).
@@ -69,11 +74,12 @@ class AdapterKind:
         """The kind's weights that never learn (fixed random draws)."""
         return []
 
-    def load_older(self, adapter, store):
-        """Load the variables of a `.keras` file written by an earlier version
-        whose layout differs (return True), or return False for the usual
-        loading."""
-        return False
+    def load_variables(self, adapter, store, load):
+        """Load the adapter's variables from a `.keras` file's `store`: by
+        default `load(store)` (Keras's own loading, by order of creation);
+        a kind overrides it to read an earlier layout or check what it
+        loaded."""
+        load(store)
 
 
 def register_kind(kind_class):
@@ -173,13 +179,13 @@ class CZBias(CZ):
             bias = bias + _numpy64(adapter.bias)
         return kernel, bias
 
-    def load_older(self, adapter, store):
+    def load_variables(self, adapter, store, load):
         if adapter.bias is None or len(store.keys()) != 1:
-            return False
+            return load(store)
         # Saved by 0.3, where "cz_bias" trained the layer's own bias (loaded
         # with the layer): the offset stays zero.
         adapter.scale.assign(store["0"])
-        return True
+        return None
 
 
 @register_kind
@@ -249,7 +255,8 @@ class Fastfood(AdapterKind):
             name="input_scale", shape=(adapter.input_size,), initializer="ones"
         )
         seed = adapter.seed
-        adapter.build_fastfood(
+        build_fastfood(
+            adapter,
             adapter.input_size,
             adapter.output_size,
             signs={"initializer": RademacherSigns(seed), "trainable": False},
@@ -265,19 +272,29 @@ class Fastfood(AdapterKind):
 
     def call(self, adapter, inputs):
         outputs = adapter.layer(inputs)  # W x + b, as the layer computes it
-        delta = adapter.linear_delta(inputs)
+        delta = adapter.shaped_as_outputs(
+            self._delta(adapter, adapter.flat_inputs(inputs))
+        )
         return adapter.activation(outputs + ops.cast(delta, outputs.dtype))
 
     def merged(self, adapter, kernel, bias):
         identity = ops.eye(adapter.input_size, dtype="float32")
-        delta = ops.convert_to_numpy(
-            adapter.fastfood_projection(identity * adapter.input_scale)
-            * adapter.normalization()
-        )
+        delta = ops.convert_to_numpy(self._delta(adapter, identity))
         return kernel + np.asarray(delta, "float64").reshape(kernel.shape), bias
+
+    def _delta(self, adapter, flat):
+        """s * F(d * x) on flat input features, variance-preserving as
+        FastfoodDense (H H = n I, twice)."""
+        n = adapter.padded_dim
+        normalization = float(np.sqrt(n / adapter.input_size) / n)
+        return fastfood_projection(adapter, flat * adapter.input_scale) * normalization
 
     def fixed_weights(self, adapter):
         return [adapter.signs, adapter.gaussian]
+
+    def load_variables(self, adapter, store, load):
+        load(store)
+        check_loaded_permutation(adapter)
 
 
 def _numpy64(weight):

@@ -43,6 +43,74 @@ def default_gaussian(seed, normalized=False):
     return StandardNormal(seed=offset_seed(seed, "gaussian"))
 
 
+def build_fastfood(
+    layer, input_dim, outputs, signs, gaussian, scale, seed, scale_name="scale"
+):
+    """Create the Fastfood weights on `layer` (a Keras layer); `signs`,
+    `gaussian` and `scale` are `add_weight` keyword arguments (initializer,
+    regularizer, constraint). The float
+    weights are read in float32 under mixed precision. C is stored as
+    the attribute and weight `scale_name`. Returns n."""
+    padded = next_power_of_two(input_dim)
+    shape = (-(-outputs // padded), padded)
+    check_layer_size(
+        type(layer).__name__,
+        {
+            "signs": shape,
+            "permutation": shape,
+            "gaussian": shape,
+            "scale": (outputs,),
+        },
+        row=shape[0] * shape[1],
+    )
+    layer.fastfood_outputs, layer.padded_dim = outputs, padded
+    native.status()  # built and loaded here, eagerly, not in a traced call
+    layer.signs = layer.add_weight(name="signs", shape=shape, autocast=False, **signs)
+    layer.permutation = layer.add_weight(
+        name="permutation",
+        shape=shape,
+        dtype="int32",
+        initializer=RandomPermutation(seed=offset_seed(seed, "permutation")),
+        trainable=False,
+    )
+    layer.gaussian = layer.add_weight(
+        name="gaussian", shape=shape, autocast=False, **gaussian
+    )
+    layer.row_scale = layer.add_weight(
+        name=scale_name, shape=(outputs,), autocast=False, **scale
+    )
+    setattr(layer, scale_name, layer.row_scale)
+    if keras.backend.backend() == "torch":
+        # The transform's constants, made now and kept: torch.compile
+        # then finds them instead of tracing the NumPy that makes them.
+        fastfood_projection(layer, ops.zeros((1, input_dim), layer.compute_dtype))
+    return padded
+
+
+def fastfood_projection(layer, inputs, factor=1.0):
+    """`layer`'s `S H G Pi H B x` of shape `(..., outputs)`: the input
+    zero-padded to n, the blocks' outputs concatenated and trimmed. Computed in float32
+    (float64 for a float64 layer). `factor` (a scalar, or a scalar
+    tensor) multiplies S before S multiplies the rows: one pass over
+    the outputs fewer than multiplying them after."""
+    x = pad_to_power_of_two(ops.cast(inputs, working_dtype(layer.compute_dtype)))
+    mixed = fastfood(x, layer.signs, layer.permutation, layer.gaussian)
+    scale = ops.cast(layer.row_scale, mixed.dtype) * factor
+    return mixed[..., : layer.fastfood_outputs] * scale
+
+
+def check_loaded_permutation(layer):
+    """After loading `layer`'s variables: each row of its `permutation` must
+    be a permutation of `0..n-1` (a corrupted or edited file)."""
+    if getattr(layer, "permutation", None) is not None:  # not a dense variant
+        rows = keras.ops.convert_to_numpy(layer.permutation.value)
+        check_permutation_rows(
+            f"{type(layer).__name__} '{layer.name}': the loaded weight `permutation`",
+            rows,
+            "The saved file is corrupted or was edited.",
+        )
+
+
 class FastfoodProjection:
     """Mixin for a Keras layer: owns the Fastfood weights and `S H G Pi H B x`.
 
@@ -62,47 +130,9 @@ class FastfoodProjection:
     in every export.
     """
 
-    def build_fastfood(
-        self, input_dim, outputs, signs, gaussian, scale, seed, scale_name="scale"
-    ):
-        """Create the weights; `signs`, `gaussian` and `scale` are `add_weight`
-        keyword arguments (initializer, regularizer, constraint). The float
-        weights are read in float32 under mixed precision. C is stored as
-        the attribute and weight `scale_name`. Returns n."""
-        padded = next_power_of_two(input_dim)
-        shape = (-(-outputs // padded), padded)
-        check_layer_size(
-            type(self).__name__,
-            {
-                "signs": shape,
-                "permutation": shape,
-                "gaussian": shape,
-                "scale": (outputs,),
-            },
-            row=shape[0] * shape[1],
-        )
-        self.fastfood_outputs, self.padded_dim = outputs, padded
-        native.status()  # built and loaded here, eagerly, not in a traced call
-        self.signs = self.add_weight(name="signs", shape=shape, autocast=False, **signs)
-        self.permutation = self.add_weight(
-            name="permutation",
-            shape=shape,
-            dtype="int32",
-            initializer=RandomPermutation(seed=offset_seed(seed, "permutation")),
-            trainable=False,
-        )
-        self.gaussian = self.add_weight(
-            name="gaussian", shape=shape, autocast=False, **gaussian
-        )
-        self.row_scale = self.add_weight(
-            name=scale_name, shape=(outputs,), autocast=False, **scale
-        )
-        setattr(self, scale_name, self.row_scale)
-        if keras.backend.backend() == "torch":
-            # The transform's constants, made now and kept: torch.compile
-            # then finds them instead of tracing the NumPy that makes them.
-            self.fastfood_projection(ops.zeros((1, input_dim), self.compute_dtype))
-        return padded
+    def build_fastfood(self, *args, **kwargs):
+        """`build_fastfood(self, ...)`: the weights; returns n."""
+        return build_fastfood(self, *args, **kwargs)
 
     def build_kernel_features(
         self,
@@ -165,22 +195,9 @@ class FastfoodProjection:
         )
 
     def fastfood_projection(self, inputs, factor=1.0):
-        """`S H G Pi H B x` of shape `(..., outputs)`: the input zero-padded to
-        n, the blocks' outputs concatenated and trimmed. Computed in float32
-        (float64 for a float64 layer). `factor` (a scalar, or a scalar
-        tensor) multiplies S before S multiplies the rows: one pass over
-        the outputs fewer than multiplying them after."""
-        x = pad_to_power_of_two(ops.cast(inputs, working_dtype(self.compute_dtype)))
-        mixed = fastfood(x, self.signs, self.permutation, self.gaussian)
-        scale = ops.cast(self.row_scale, mixed.dtype) * factor
-        return mixed[..., : self.fastfood_outputs] * scale
+        """`fastfood_projection(self, inputs, factor)`."""
+        return fastfood_projection(self, inputs, factor)
 
     def load_own_variables(self, store):
         super().load_own_variables(store)
-        if getattr(self, "permutation", None) is not None:  # not a dense variant
-            rows = keras.ops.convert_to_numpy(self.permutation.value)
-            check_permutation_rows(
-                f"{type(self).__name__} '{self.name}': the loaded weight `permutation`",
-                rows,
-                "The saved file is corrupted or was edited.",
-            )
+        check_loaded_permutation(self)
