@@ -17,10 +17,28 @@ def nested_layers(layer):
 
 
 def call_count(layer):
-    """How many times `layer` was called on symbolic inputs (in a functional
-    or Sequential model): more than once means it is shared. Keras keeps the
-    calls as the layer's inbound nodes and exposes no public count."""
+    """How many times `layer` was called on symbolic inputs, stale calls
+    included (a Sequential model rebuilds its graph on each layer it gets,
+    on load too, calling its earlier layers again). Keras keeps the calls as
+    the layer's inbound nodes and exposes no public count."""
     return len(getattr(layer, "_inbound_nodes", ()))
+
+
+def graph_call_count(model, layer):
+    """How many places of the graphs inside `model` (its own, a Sequential's
+    inner one, a nested model's) call `layer`: its inbound nodes that belong
+    to one (a graph keeps its nodes' keys in `_nodes`); `None` if `layer` is
+    no node of any (a sublayer a custom layer calls)."""
+    from keras.src.ops.function import make_node_key
+
+    keys = {make_node_key(layer, index) for index in range(call_count(layer))}
+    found = None
+    for holder in nested_layers(model):
+        graph = holder._functional if isinstance(holder, keras.Sequential) else holder
+        nodes = getattr(graph, "_nodes", None)
+        if isinstance(nodes, set):
+            found = (found or 0) + len(keys & nodes)
+    return found or None
 
 
 @contextlib.contextmanager

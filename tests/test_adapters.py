@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_crosswise
 from keras_crosswise import adapters
 from keras_crosswise._surgery import find_layers, layer_paths
 from keras_crosswise.adapters import DiagonalAdapter, adapt, merge, unload
@@ -751,3 +752,50 @@ def test_an_adapted_keras_hub_backbone_refuses_a_file_it_cannot_load(
     restored = keras.models.load_model(path)
     again = restored(x) if wrapped else restored(x)["pooled_output"]
     np.testing.assert_allclose(to_numpy(again), tuned, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_adapter_files_of_the_previous_layout_load(kind):
+    """tests/golden/adapter_files: format-2 files written by 0.4.0-dev before
+    the kinds became classes and adapting.py was split (commit 4b8f2a9), on a
+    base saved as a .keras file; the loaded model computes what the one that
+    saved them did."""
+    import pathlib
+
+    folder = pathlib.Path(__file__).parent / "golden" / "adapter_files"
+    expected = np.load(folder / "expected.npz")
+    base = keras.models.load_model(folder / "base.keras")
+    model = adapters.load_adapters(base, folder / f"{kind}.npz")
+    assert {a.kind for a in found_adapters(model)} == {kind}
+    np.testing.assert_allclose(
+        to_numpy(model(expected["inputs"])), expected[kind], rtol=1e-5, atol=1e-5
+    )
+
+
+def test_a_sequential_model_loaded_from_a_file_is_adapted_and_compressed(tmp_path):
+    """Keras rebuilds a Sequential model's graph on each layer it gets, on load
+    too, leaving its earlier layers with stale calls: they counted as shared,
+    so no layer but the last of a loaded Sequential could be adapted or
+    compressed."""
+    rng = np.random.default_rng(4)
+    base_model(rng).save(tmp_path / "base.keras")
+    loaded = keras.models.load_model(tmp_path / "base.keras")
+    x = rng.standard_normal((32, 12)).astype("float32")
+    before = to_numpy(loaded(x))
+    adapted = adapt(loaded, kind="cz", layers=["hidden"])
+    assert [type(layer).__name__ for layer in adapted.layers] == [
+        "DiagonalAdapter",
+        "Dense",
+    ]
+    np.testing.assert_allclose(to_numpy(adapted(x)), before, atol=1e-6)
+    teacher = keras.models.load_model(tmp_path / "base.keras")
+    student = keras_crosswise.compress(
+        teacher, x, into="cz", layers=["hidden"], epochs=0, verbose=0
+    )
+    assert type(student.get_layer("hidden")).__name__ == "CZDense"
+    # A layer called at two places is still refused.
+    inputs = keras.Input((12,))
+    shared = keras.layers.Dense(12, name="shared")
+    twice = keras.Model(inputs, shared(shared(inputs)))
+    with pytest.raises(ValueError, match="shared"):
+        adapt(twice, kind="cz", layers=["shared"])

@@ -8,6 +8,7 @@ from keras_crosswise._keras_internals import (
     call_count,
     child_layers,
     forget_compiled_functions,
+    graph_call_count,
     is_plain_functional,
     nested_layers,
     refresh_torch_parameters,
@@ -45,9 +46,24 @@ def test_nested_layers_reaches_nested_models_and_custom_sublayers():
 def test_call_count_counts_the_places_a_layer_is_called():
     shared, single = keras.layers.Dense(3), keras.layers.Dense(3)
     a, b = keras.Input((3,)), keras.Input((3,))
-    keras.Model([a, b], [shared(a), shared(b), single(a)])
+    model = keras.Model([a, b], [shared(a), shared(b), single(a)])
     assert call_count(shared) == 2 and call_count(single) == 1
     assert call_count(keras.layers.Dense(3)) == 0
+    assert graph_call_count(model, shared) == 2
+    assert graph_call_count(model, single) == 1
+    block = Block()
+    keras.Sequential([keras.Input((4,)), block])
+    assert graph_call_count(model, block.inner) is None  # no node of this graph
+
+
+def test_a_loaded_sequential_keeps_stale_calls_its_graph_does_not_hold(tmp_path):
+    keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(2)]
+    ).save(tmp_path / "s.keras")
+    loaded = keras.models.load_model(tmp_path / "s.keras")
+    first = loaded.get_layer("a")
+    assert call_count(first) > 1  # Keras rebuilt the graph per layer on load
+    assert graph_call_count(loaded, first) == 1
 
 
 def test_uncompiled_keeps_clone_model_from_compiling_the_copy():

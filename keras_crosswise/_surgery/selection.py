@@ -8,6 +8,7 @@ import keras
 from keras_crosswise._keras_internals import (
     call_count,
     child_layers,
+    graph_call_count,
     nested_layers,
     sublayer_attributes,
 )
@@ -174,22 +175,40 @@ LOOPING_WRAPPERS = (
 
 def why_not_swappable(model, layer):
     """`None` if `layer` can be replaced inside `model`, else the reason (a
-    shared layer: called at more than one place, or held by more than one
-    parent; a layer inside a TimeDistributed, RNN or Bidirectional)."""
-    if call_count(layer) > 1:
-        return "it is shared (called at more than one place)"
+    shared layer: called at more than one place of the model's graphs, or
+    held by more than one parent, or inside such a layer; a layer inside a
+    TimeDistributed, RNN or Bidirectional)."""
     parents = parents_of(model, layer)
     if len(parents) > 1:
         return "it is shared (a sublayer of more than one layer)"
-    while parents:
+    if _places(model, layer, parents) > 1:
+        return "it is shared (called at more than one place)"
+    while parents and parents[0] is not model:
         parent = parents[0]
         if isinstance(parent, LOOPING_WRAPPERS):
             return (
                 f"it sits inside the {type(parent).__name__} '{parent.name}', "
                 "which calls it per time step or direction (not supported)"
             )
-        parents = parents_of(model, parent) if parent is not model else []
+        parents = parents_of(model, parent)
+        if len(parents) > 1 or _places(model, parent, parents) > 1:
+            return (
+                f"it sits inside '{parent.name}', which is shared (called at "
+                "more than one place)"
+            )
     return None
+
+
+def _places(model, layer, parents):
+    """How many places call `layer`: its nodes in the graphs inside `model`
+    (a Sequential model loaded from a file keeps stale nodes of its rebuilds,
+    which do not count); for a sublayer that a custom layer calls, its calls
+    per call of that layer."""
+    places = graph_call_count(model, layer)
+    if places is None:
+        parent_calls = call_count(parents[0]) if parents else 0
+        places = -(-call_count(layer) // max(1, parent_calls))
+    return places
 
 
 def parents_of(model, layer):
