@@ -77,6 +77,7 @@ CURVE["methods"] += ("full",)
 CURVE_SEEDS = 3
 NAME = "fine_tuning_minilm.json"
 COMPRESS = "compress_minilm.json"  # compress_minilm.py's results, copied in
+RERUNS = "fine_tuning_minilm_reruns.json"  # `--one`'s reruns, copied in
 DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"  # --fast
 FAST = {"methods": ("head", "ia3", "lora1"), "train": 4, "epochs": 1}
 
@@ -313,6 +314,7 @@ def write_unlocked(path, state):
         "targets": targets,
         "curve": curve,
         "compress": load(path.with_name(COMPRESS)),
+        "reproduced": load(path.with_name(RERUNS)),
         "settings": {
             "epochs": EPOCHS,
             "batch": BATCH,
@@ -452,6 +454,16 @@ def main():
         )
         before = entry["seeds"].get(seed)
         print(json.dumps({"now": result, "recorded": before}))
+        if args.epochs is None:  # a whole rerun: kept beside the study
+            reruns = load(path.with_name(RERUNS))
+            reruns[f"{task}/{method}/{seed}"] = {
+                "now": result["accuracy"],
+                "recorded": None if before is None else before["accuracy"],
+            }
+            text = json.dumps(reruns, indent=1) + "\n"
+            write_atomically(
+                path.with_name(RERUNS), lambda file: file.write(text.encode())
+            )
         return None
     state.setdefault("runs", {})
     state["encoder"] = {

@@ -218,6 +218,8 @@ def test_the_study_runs_fast(tmp_path):
     )
     again = json.loads(again.strip().splitlines()[-1])
     assert again["now"]["accuracy"] == again["recorded"]["accuracy"]
+    reruns = json.loads((tmp_path / "fine_tuning_minilm_reruns.json").read_text())
+    assert reruns["wordnet/ia3/0"]["now"] == again["now"]["accuracy"]
     report = run_script(
         "benchmarks/fine_tuning_minilm.py", "--report", "--out", tmp_path
     )
