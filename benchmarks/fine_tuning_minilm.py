@@ -300,7 +300,12 @@ def write(path, state):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        merge(state["runs"], load(path).get("runs", {}))
+        disk = load(path)
+        merge(state["runs"], disk.get("runs", {}))
+        for task, peaks in disk.get("peak_mib", {}).items():  # --memory's
+            for method, peak in peaks.items():
+                state.setdefault("peak_mib", {}).setdefault(task, {})
+                state["peak_mib"][task].setdefault(method, peak)
         write_unlocked(path, state)
 
 
