@@ -286,7 +286,10 @@ def merge(runs, theirs):
         for method, entry in methods.items():
             mine = runs.setdefault(key, {}).setdefault(method, {})
             for part in ("search", "seeds"):
-                mine[part] = {**entry.get(part, {}), **mine.get(part, {})}
+                # In place: `run_cell` holds these dicts and adds to them.
+                ours = mine.setdefault(part, {})
+                for name, result in entry.get(part, {}).items():
+                    ours.setdefault(name, result)
             if mine.get("lr") is None and entry.get("lr") is not None:
                 mine["lr"] = entry["lr"]
 

@@ -336,3 +336,24 @@ def test_compress_on_the_ffn_runs_fast(tmp_path):
         assert len(student["probe_accuracy"]) == 2
         if "narrower" in label:
             assert student["params"] <= budget
+
+
+@pytest.mark.backend_independent
+def test_two_study_processes_merge_without_losing_a_run():
+    """`--tasks` runs one process per task on one JSON: each write merges the
+    other's runs in place, so a run added after a merge is written too (a
+    merge that replaced the dicts lost every rate of a search but the
+    first)."""
+    import fine_tuning_minilm
+
+    runs = {"wordnet/32": {"ia3": {"search": {"0.001": 1}, "seeds": {}}}}
+    search = runs["wordnet/32"]["ia3"]["search"]  # what run_cell holds
+    disk = {
+        "wordnet/32": {"ia3": {"search": {"0.003": 2}, "seeds": {"0": 2}}},
+        "fortunes/32": {"head": {"search": {"0.01": 3}, "seeds": {}, "lr": 0.01}},
+    }
+    fine_tuning_minilm.merge(runs, disk)
+    search["0.01"] = 4  # the next rate of the search
+    assert runs["wordnet/32"]["ia3"]["search"] == {"0.001": 1, "0.003": 2, "0.01": 4}
+    assert runs["wordnet/32"]["ia3"]["seeds"] == {"0": 2}
+    assert runs["fortunes/32"]["head"]["lr"] == 0.01
