@@ -519,14 +519,19 @@ def main():
 
 def measure_memory(args, path, state):
     """Each method's peak resident memory: a process of its own loads the
-    encoder and trains one epoch of seed 0 at the chosen rate."""
+    encoder and trains one epoch of seed 0 at the chosen rate (a method
+    measured already is skipped: the study resumes)."""
     peak = state.setdefault("peak_mib", {})
-    for key in state["runs"]:
+    # A snapshot: each write merges the other process's runs into `state`.
+    cells = [(key, list(methods.items())) for key, methods in state["runs"].items()]
+    for key, methods in cells:
         task, train = key.split("/")
         if int(train) != state["train"]:
             continue
-        for method, entry in state["runs"][key].items():
-            if method == "tfidf" or "lr" not in entry:
+        for method, entry in methods:
+            if method == "tfidf" or entry.get("lr") is None:
+                continue
+            if method in peak.get(task, {}):
                 continue
             command = [
                 sys.executable,

@@ -357,3 +357,37 @@ def test_two_study_processes_merge_without_losing_a_run():
     assert runs["wordnet/32"]["ia3"]["search"] == {"0.001": 1, "0.003": 2, "0.01": 4}
     assert runs["wordnet/32"]["ia3"]["seeds"] == {"0": 2}
     assert runs["fortunes/32"]["head"]["lr"] == 0.01
+
+
+@pytest.mark.backend_independent
+def test_memory_measures_each_method_once_while_the_other_task_writes(
+    monkeypatch, tmp_path
+):
+    """`--memory` measures every method with a rate in a process of its own,
+    skips those measured already, and survives the other task's runs being
+    merged into the state by each write (it iterated the dict it grew)."""
+    import argparse
+    import types
+
+    import fine_tuning_minilm
+
+    state = {
+        "train": 32,
+        "runs": {"wordnet/32": {"head": {"lr": 0.01}, "ia3": {"lr": 0.003}}},
+        "peak_mib": {"wordnet": {"head": 1000.0}},
+    }
+    measured = []
+
+    def fake_run(command, **kwargs):
+        measured.append(command[command.index("--one") + 2])
+        return types.SimpleNamespace(stdout='{"peak_mib": 1234.0}\n')
+
+    def fake_write(path, state):  # the merge: the other process's new cell
+        state["runs"].setdefault("fortunes/32", {"head": {"lr": 0.01}})
+
+    monkeypatch.setattr(fine_tuning_minilm.subprocess, "run", fake_run)
+    monkeypatch.setattr(fine_tuning_minilm, "write", fake_write)
+    args = argparse.Namespace(out=str(tmp_path), fast=False)
+    fine_tuning_minilm.measure_memory(args, tmp_path / "x.json", state)
+    assert measured == ["ia3"]
+    assert state["peak_mib"]["wordnet"] == {"head": 1000.0, "ia3": 1234.0}
