@@ -32,13 +32,12 @@ def graph_call_count(model, layer):
     from keras.src.ops.function import make_node_key
 
     keys = {make_node_key(layer, index) for index in range(call_count(layer))}
-    found = None
-    for holder in nested_layers(model):
-        graph = holder._functional if isinstance(holder, keras.Sequential) else holder
-        nodes = getattr(graph, "_nodes", None)
-        if isinstance(nodes, set):
-            found = (found or 0) + len(keys & nodes)
-    return found or None
+    graphs = (
+        holder._functional if isinstance(holder, keras.Sequential) else holder
+        for holder in nested_layers(model)
+    )
+    nodes = (getattr(graph, "_nodes", None) for graph in graphs)
+    return sum(len(keys & held) for held in nodes if isinstance(held, set)) or None
 
 
 @contextlib.contextmanager

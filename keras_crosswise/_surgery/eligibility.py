@@ -37,17 +37,18 @@ def why_not_eligible(model, layer, types, quantization=(None,)):
     return why_not_swappable(model, layer)
 
 
-def choose(model, spec, why_not, types, action, given, detail=""):
+def choose(model, spec, why_not, types, action, given, detail=str):
     """The layers of `model` that `spec` (names or paths, a regular
     expression or a callable) selects, each passing `why_not`; a ValueError
     when none does: "No Dense layer of 'm' to compress with layers={given}
-    {detail}." (`given`: the user's argument)."""
+    {detail()}." (`given`: the user's argument; `detail`, called only for
+    the error, describes the model further)."""
     chosen = select_layers(model, spec, why_not)
     if not chosen:
         wanted = " or ".join(t.__name__ for t in types)
         raise ValueError(
             f"No {wanted} layer of '{model.name}' to {action} with "
-            f"layers={given!r}{detail}."
+            f"layers={given!r}{detail()}."
         )
     return chosen
 

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
-from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.layers._fastfood_projection import (
     build_fastfood,
     check_loaded_permutation,
+    default_gaussian,
+    default_signs,
     fastfood_projection,
 )
 
@@ -137,11 +137,15 @@ class CZ(AdapterKind):
         )
 
     def call(self, adapter, inputs):
-        # c (W x) + b = c (W x + b) + (1 - c) b
+        return adapter.activation(self.pre_activation(adapter, inputs))
+
+    def pre_activation(self, adapter, inputs):
+        """c (W x) + b, computed as c (W x + b) + (1 - c) b: the layer's own
+        call gives W x + b."""
         outputs = adapter.layer(inputs) * adapter.scale
         if adapter.layer.bias is not None:
             outputs = outputs + (1.0 - adapter.scale) * adapter.layer.bias
-        return adapter.activation(outputs)
+        return outputs
 
     def merged(self, adapter, kernel, bias):
         return kernel * adapter.scale_in_kernel_layout(_numpy64(adapter.scale)), bias
@@ -156,7 +160,6 @@ class CZBias(CZ):
 
     def build(self, adapter):
         super().build(adapter)
-        adapter.bias = None
         if adapter.layer.bias is not None:
             # Not "bias": the adapter has its layer's name, and two weights
             # of one path collide where PyTorch keys parameters by path.
@@ -166,12 +169,9 @@ class CZBias(CZ):
                 initializer="zeros",
             )
 
-    def call(self, adapter, inputs):
-        outputs = adapter.layer(inputs) * adapter.scale
-        if adapter.layer.bias is not None:
-            outputs = outputs + (1.0 - adapter.scale) * adapter.layer.bias
-            outputs = outputs + adapter.bias
-        return adapter.activation(outputs)
+    def pre_activation(self, adapter, inputs):
+        outputs = super().pre_activation(adapter, inputs)
+        return outputs if adapter.bias is None else outputs + adapter.bias
 
     def merged(self, adapter, kernel, bias):
         kernel, bias = super().merged(adapter, kernel, bias)
@@ -259,10 +259,9 @@ class Fastfood(AdapterKind):
             adapter,
             adapter.input_size,
             adapter.output_size,
-            signs={"initializer": RademacherSigns(seed), "trainable": False},
+            signs={"initializer": default_signs(seed), "trainable": False},
             gaussian={
-                # G's seed offset, as the layers'.
-                "initializer": NormalizedGaussian(None if seed is None else seed + 2),
+                "initializer": default_gaussian(seed, normalized=True),
                 "trainable": False,
             },
             scale={"initializer": "zeros"},

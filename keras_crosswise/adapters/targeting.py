@@ -36,7 +36,7 @@ def choose_targets(model, behaviour, layers, trained):
         ADAPTABLE,
         "adapt",
         layers,
-        " (every one is adapted already)" if adapted else "",
+        lambda: " (every one is adapted already)" if adapted else "",
     )
 
 

@@ -58,11 +58,14 @@ def choose_layers(model, layers, min_params):
             kernel = layer.kernel.shape
             return kernel[0] * kernel[1] >= min_params and id(layer) not in outputs
 
-    sizes = [
-        f"{layer.name}: {layer.count_params():,}"
-        for layer in find_layers(model, lambda layer: True)
-        if isinstance(layer, keras.layers.Dense)
-    ]
+    def sizes():  # for the error alone
+        found = [
+            f"{layer.name}: {layer.count_params():,}"
+            for layer in find_layers(model, lambda layer: True)
+            if isinstance(layer, keras.layers.Dense)
+        ]
+        return f" and min_params={min_params} (Dense parameters: {found or 'none'})"
+
     return choose(
         model,
         choice,
@@ -70,5 +73,5 @@ def choose_layers(model, layers, min_params):
         (keras.layers.Dense,),
         "compress",
         layers,
-        f" and min_params={min_params} (Dense parameters: {sizes or 'none'})",
+        sizes,
     )

@@ -48,9 +48,9 @@ def build_fastfood(
 ):
     """Create the Fastfood weights on `layer` (a Keras layer); `signs`,
     `gaussian` and `scale` are `add_weight` keyword arguments (initializer,
-    regularizer, constraint). The float
-    weights are read in float32 under mixed precision. C is stored as
-    the attribute and weight `scale_name`. Returns n."""
+    regularizer, constraint). The float weights are read in float32 under
+    mixed precision. C is stored as the attribute and weight `scale_name`.
+    Returns n."""
     padded = next_power_of_two(input_dim)
     shape = (-(-outputs // padded), padded)
     check_layer_size(
@@ -89,9 +89,9 @@ def build_fastfood(
 
 def fastfood_projection(layer, inputs, factor=1.0):
     """`layer`'s `S H G Pi H B x` of shape `(..., outputs)`: the input
-    zero-padded to n, the blocks' outputs concatenated and trimmed. Computed in float32
-    (float64 for a float64 layer). `factor` (a scalar, or a scalar
-    tensor) multiplies S before S multiplies the rows: one pass over
+    zero-padded to n, the blocks' outputs concatenated and trimmed. Computed
+    in float32 (float64 for a float64 layer). `factor` (a scalar, or a
+    scalar tensor) multiplies S before S multiplies the rows: one pass over
     the outputs fewer than multiplying them after."""
     x = pad_to_power_of_two(ops.cast(inputs, working_dtype(layer.compute_dtype)))
     mixed = fastfood(x, layer.signs, layer.permutation, layer.gaussian)
