@@ -37,20 +37,11 @@ from keras_crosswise.compression.distillation import outputs_loss
 
 from harness import load_digits_split, load_mnist1d
 from harness.baselines import low_rank_pair, widest_within
+from harness.models import parameter_count
 from harness.results import add_output_arguments, markdown_table, write_json
 
 BATCH = 128
 NUM_CLASSES = 10
-
-
-def parameter_count(layer):
-    """Learned float weights: FastfoodDense's fixed integer permutation (a
-    seeded shuffle, not a learned parameter) is left out of the budgets."""
-    return sum(
-        int(np.prod(weight.shape))
-        for weight in layer.weights
-        if "float" in str(weight.dtype)
-    )
 
 
 def mlp(input_dim, widths):

@@ -40,13 +40,13 @@ import keras
 import numpy as np
 
 import keras_crosswise
-from keras_crosswise._files import write_atomically
 from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise.compression.distillation import distil, outputs_loss
 from keras_crosswise.compression.structures import fresh_layer
 
 from harness import english, minilm
-from harness.results import RESULTS_DIR, machine_description
+from harness.models import parameter_count
+from harness.results import RESULTS_DIR, write_json
 from harness.timing import interleaved_medians
 
 NAME = "compress_minilm.json"
@@ -87,15 +87,8 @@ def feedforward_pairs(teacher):
 
 
 def replaced_params(layers):
-    """Learned (float) weights of `layers`: FastfoodDense's integer
-    permutation, a seeded shuffle, is not a parameter (as benchmarks/compress.py
-    counts)."""
-    return sum(
-        int(np.prod(w.shape))
-        for layer in layers
-        for w in layer.weights
-        if "float" in str(w.dtype)
-    )
+    """Learned (float) weights of `layers` (as benchmarks/compress.py counts)."""
+    return sum(parameter_count(layer) for layer in layers)
 
 
 def _built_dense(units, activation, inputs, weights):
@@ -306,7 +299,6 @@ def main():
         repeats=3 if args.fast else 7,
     )
     results = {
-        **machine_description(),
         "encoder": minilm.NAME if not args.fast else "tiny BERT (tests/data)",
         "replaced_layers": len(chosen),
         "teacher_params": replaced_params(chosen),
@@ -330,11 +322,7 @@ def main():
             "distil_seconds": round(seconds, 1),
         }
         print(label, json.dumps(results["students"][label]), flush=True)
-    path = pathlib.Path(args.out) / NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(results, indent=1) + "\n"
-    write_atomically(path, lambda file: file.write(text.encode()))
-    print("wrote", path)
+    print("wrote", write_json(pathlib.Path(args.out) / NAME, results))
 
 
 if __name__ == "__main__":

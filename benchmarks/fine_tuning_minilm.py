@@ -57,7 +57,7 @@ from keras_crosswise._files import write_atomically
 
 from harness import english, minilm
 from harness.fine_tuning import compile_and_fit, prepare_pretrained
-from harness.results import RESULTS_DIR, machine_description, markdown_table
+from harness.results import RESULTS_DIR, markdown_table, write_json
 
 OURS = ("cz", "cz_bias", "ia3", "fastfood")
 METHODS = ("head", "ia3", "lora8", "full", "bitfit", "cz_bias", "fastfood", "lora1")
@@ -317,7 +317,6 @@ def write_unlocked(path, state):
         state["runs"], state["tasks"], state.get("peak_mib", {}), state["train"]
     )
     results = {
-        **machine_description(),
         "encoder": state["encoder"],
         "targets": targets,
         "curve": curve,
@@ -335,8 +334,7 @@ def write_unlocked(path, state):
         "tasks": state["tasks"],
         "peak_mib": state.get("peak_mib", {}),
     }
-    text = json.dumps(results, indent=1) + "\n"
-    write_atomically(path, lambda file: file.write(text.encode()))
+    write_json(path, results)
 
 
 def percent(accuracies):

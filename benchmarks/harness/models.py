@@ -15,6 +15,17 @@ def trainable_count(model):
     return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
+def parameter_count(layer):
+    """Float weights of a layer or model, trainable or not: FastfoodDense's
+    fixed integer permutation (a seeded shuffle, not a learned parameter) is
+    left out of the compression budgets."""
+    return sum(
+        int(np.prod(weight.shape))
+        for weight in layer.weights
+        if "float" in str(weight.dtype)
+    )
+
+
 def _sequential(input_dim, *layers):
     return keras.Sequential([keras.Input((input_dim,)), *layers])
 
