@@ -5,8 +5,9 @@ float32 input: `x * c` (an elementwise multiply, the memory floor), the
 layer's forward (jit-compiled on JAX and TensorFlow, eager with no gradient
 on PyTorch, as `predict` runs it), and a `Dense(width)` forward; for each
 `fwht` path the backend has on this device: the native kernel where it is
-built (`method="auto"` on a CPU under JAX and PyTorch) and the `keras.ops`
-path (`KERAS_CROSSWISE_NATIVE=0` in a second process would give the same).
+built (`method="auto"` on a CPU; on TensorFlow an eager call, as XLA
+compiles no custom op) and the `keras.ops` path (`KERAS_CROSSWISE_NATIVE=0`
+in a second process would give the same).
 Writes docs/benchmarks/fastfood_forward_<backend>.json.
 
     KERAS_BACKEND=jax taskset -c 0 python benchmarks/fastfood_forward.py
@@ -26,7 +27,11 @@ from harness.results import add_output_arguments, write_json
 from harness.timing import compile_function, interleaved_medians, random_inputs
 
 
-def forward(model):
+def forward(model, native_route=False):
+    if keras.backend.backend() == "tensorflow" and native_route:
+        # The kernel serves eager calls and Keras's own step functions, not
+        # XLA nor a tf.function of ours (it might be saved): eager.
+        return lambda x: model(x, training=False)
     if keras.backend.backend() == "torch":
         import torch
 
@@ -44,7 +49,7 @@ def measure(width, batch, repeats):
     fastfood = keras.Sequential([keras.Input((width,)), FastfoodDense(width, seed=0)])
     dense = keras.Sequential([keras.Input((width,)), keras.layers.Dense(width)])
     floor = compile_function(lambda v: v * c)
-    dense_forward, fastfood_forward = forward(dense), forward(fastfood)
+    dense_forward, fastfood_forward = forward(dense), forward(fastfood, True)
     candidates = {"x * c": lambda: floor(x), "Dense": lambda: dense_forward(x)}
     native_on = native.status()["available"] and hadamard.device_kind() == "cpu"
     if native_on:

@@ -14,6 +14,10 @@ over repeats; the time per step is the epoch time (a callback's clock from
 `on_epoch_begin` to `on_epoch_end`) over the number of steps. A second table
 times CZDense, FastfoodDense and Dense under other `fit` settings (`jit_compile`,
 `steps_per_execution`).
+Where the native Walsh-Hadamard kernel is built (`keras_crosswise.native`),
+FastfoodDense is also timed on the portable `keras.ops` path, each call inside
+`native.disabled()` (a compiled function keeps the path it was traced with):
+`FastfoodDense` is the native route, `FastfoodDense keras.ops` the other one.
 Run per backend: KERAS_BACKEND=jax python benchmarks/fit_speed.py
 """
 
@@ -22,6 +26,7 @@ import time
 
 import keras
 
+from keras_crosswise import native
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 from harness.baselines import dense_fourier_features
@@ -113,6 +118,17 @@ def regression_data(width, batch, steps):
     )
 
 
+PORTABLE = "FastfoodDense keras.ops"
+
+
+def without_native(measure):
+    def measured():
+        with native.disabled():
+            return measure()
+
+    return measured
+
+
 def time_layers(width, batch, steps, repeats, names):
     x, y = regression_data(width, batch, steps)
     measures = {}
@@ -121,6 +137,12 @@ def time_layers(width, batch, steps, repeats, names):
         measures[f"{name} train"], measures[f"{name} infer"] = step_measures(
             model, x, y, batch
         )
+    if native.status()["available"]:
+        model = compiled_model(FastfoodDense(width), width)
+        for phase, measure in zip(
+            ("train", "infer"), step_measures(model, x, y, batch), strict=True
+        ):
+            measures[f"{PORTABLE} {phase}"] = without_native(measure)
     return interleaved_measures(measures, repeats, warmup=1)
 
 
@@ -187,7 +209,9 @@ def report(results, grid):
     rows = []
     for width, times in results.items():
         floor = times["floor train"]
-        for name in LAYERS:
+        for name in [*LAYERS, PORTABLE]:
+            if f"{name} train" not in times:
+                continue
             rows.append(
                 [
                     keras.backend.backend(),

@@ -2,16 +2,18 @@
 
 Times `fwht(x, method=..., max_factor=...)` on a `(batch, n)` float32 tensor,
 jit-compiled on TensorFlow and JAX (eager on PyTorch), interleaved, median of
-repeats, for n = 2^4 .. 2^max-log-n and each batch: the dense matrix product
-(n <= 4096), the butterfly, and every distinct Kronecker factorisation (largest
-factor 4 .. 128). Also times `x * c` (an elementwise multiply of the same
-tensor, the memory floor) and reports each method against it, and how far the
-rule of `method="auto"` (`keras_crosswise.ops.hadamard.auto_method`) is from
-the fastest method at each size: `rule / fastest`, and its worst value at
-n >= 256 for `--rule-batch` rows (the rule's goal: at most 1.2). On JAX and
-PyTorch on a CPU, the native C kernel (`method="native"`, what `"auto"`
-runs there) is timed beside them; the rule and "fastest" concern the
-portable `keras.ops` methods, which every export and TensorFlow run.
+repeats (the native kernel in a `tf.function` without XLA on TensorFlow, where
+XLA compiles no custom op), for n = 2^4 .. 2^max-log-n and each batch: the
+dense matrix product (n <= 4096), the butterfly, and every distinct Kronecker
+factorisation (largest factor 4 .. 128). Also times `x * c` (an elementwise
+multiply of the same tensor, the memory floor) and reports each method against
+it, and how far the rule of `method="auto"`
+(`keras_crosswise.ops.hadamard.auto_method`) is from the fastest method at each
+size: `rule / fastest`, and its worst value at n >= 256 for `--rule-batch` rows
+(the rule's goal: at most 1.2). On a CPU, on every backend, the native C kernel
+(`method="native"`, what `"auto"` runs there) is timed beside them; the rule
+and "fastest" concern the portable `keras.ops` methods, which every export
+runs.
 Writes docs/benchmarks/fwht_methods_<backend>_<device>.json.
 Run per backend: KERAS_BACKEND=jax python benchmarks/fwht_methods.py
     [--batches 1 32 256 4096] [--quick]
@@ -57,7 +59,8 @@ def measure(n, batch, repeats, with_native):
     scale = keras.ops.convert_to_tensor(random_inputs((n,), seed=1))
     functions = {
         name: compile_function(
-            lambda v, m=method, f=factor: fwht(v, method=m, max_factor=f)
+            lambda v, m=method, f=factor: fwht(v, method=m, max_factor=f),
+            xla=method != "native",  # XLA compiles no custom op (TensorFlow)
         )
         for name, (method, factor) in candidates(n, with_native).items()
     }

@@ -38,3 +38,28 @@ def torch_real_tensors(like):
     if isinstance(like, fake_tensor.FakeTensor):
         return fake_tensor.unset_fake_temporarily()
     return contextlib.nullcontext()
+
+
+def tensorflow_trace():
+    """Where TensorFlow runs the caller now: `"eager"`; `"xla"` in a
+    function compiled with XLA (`jit_compile=True`) or inside one;
+    `"saving"` while `tf.saved_model.save` traces; else the names of the
+    graphs being traced, innermost first. TensorFlow's own code asks
+    `control_flow_util.GraphOrParentsInXlaContext` and
+    `save_context.in_save_context`; neither is public."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+    from tensorflow.python.saved_model import save_context
+
+    if tf.executing_eagerly():
+        return "eager"
+    graph = tf.compat.v1.get_default_graph()
+    if control_flow_util.GraphOrParentsInXlaContext(graph):
+        return "xla"
+    if save_context.in_save_context():
+        return "saving"
+    names = []
+    while graph is not None:
+        names.append(getattr(graph, "name", None))
+        graph = getattr(graph, "outer_graph", None)
+    return tuple(names)

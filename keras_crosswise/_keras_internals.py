@@ -6,6 +6,19 @@ import contextlib
 
 import keras
 
+# The functions Keras's TensorFlow trainer traces for `fit`, `evaluate` and
+# `predict` (`keras/src/backend/tensorflow/trainer.py`): a graph traced inside
+# one of them runs in this process and is never saved.
+KERAS_STEP_FUNCTIONS = frozenset(
+    (
+        "one_step_on_data",
+        "one_step_on_data_distributed",
+        "multi_step_on_iterator",
+        "multi_step_on_data",
+        "one_step_on_iterator",  # Keras 3.4 to 3.8
+    )
+)
+
 
 def nested_layers(layer):
     """Every layer inside `layer`, at any depth, `layer` itself first: the

@@ -45,11 +45,12 @@ done_in "zoo"
 
 # Two lanes, one per core: JAX's pass (the longest) beside TensorFlow's then
 # PyTorch's. Each pass writes its own log, printed whole when it ends.
-LANES=${LANES:-"jax;tensorflow torch torch-portable"}
+LANES=${LANES:-"jax tensorflow-portable;tensorflow torch torch-portable"}
 INDEPENDENT_IN=${INDEPENDENT_IN:-jax}  # the pass that runs backend-independent tests
 case " $BACKENDS " in *" $INDEPENDENT_IN "*) ;; *) INDEPENDENT_IN=${BACKENDS%% *} ;; esac
-# PASS "torch-portable": the transform's tests on PyTorch with the native
-# kernel off (KERAS_CROSSWISE_NATIVE=0), the keras.ops path it falls back to.
+# PASSES "tensorflow-portable", "torch-portable": the transform's tests with
+# the native kernel off (KERAS_CROSSWISE_NATIVE=0), the keras.ops path it
+# falls back to (JAX's pass runs its fallback tests in fresh processes).
 PORTABLE_TESTS=(tests/test_fwht.py tests/test_native.py tests/test_fastfood_dense.py
   tests/test_mckernel.py tests/test_torch_compile.py)
 run_pass() {

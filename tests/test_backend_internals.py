@@ -1,7 +1,7 @@
-"""What `keras_crosswise._backend_internals` reads in JAX, jax2onnx and
-PyTorch, pinned: if a release moves one of these private names, this fails
-before the native kernel's JAX binding, the jax2onnx export path or a
-`torch.export` of a FastfoodDense does."""
+"""What `keras_crosswise._backend_internals` reads in JAX, jax2onnx, PyTorch
+and TensorFlow, pinned: if a release moves one of these private names, this
+fails before the native kernel's JAX or TensorFlow binding, the jax2onnx
+export path or a `torch.export` of a FastfoodDense does."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ import pytest
 from keras_crosswise._backend_internals import (
     jax2onnx_converting,
     jax_apply_primitive,
+    tensorflow_trace,
     torch_real_tensors,
 )
 
@@ -51,3 +52,33 @@ def test_torch_real_tensors_leaves_a_fake_tensor_mode():
     assert not isinstance(real, FakeTensor)
     with torch_real_tensors(torch.ones(2)):  # a real tensor: nothing changes
         assert not isinstance(torch.ones(2), FakeTensor)
+
+
+def test_tensorflow_trace_tells_eager_xla_saving_and_graph_names(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    seen = {}
+
+    def record(name):
+        def function(x):
+            seen[name] = tensorflow_trace()
+            return x * 2
+
+        return function
+
+    record("eager")(1.0)
+    tf.function(record("xla"), jit_compile=True)(1.0)
+
+    @tf.function
+    def outer(x):
+        return tf.function(record("nested"))(x)
+
+    outer(1.0)
+    module = tf.Module()
+    module.serve = tf.function(
+        record("saving"), input_signature=[tf.TensorSpec((), tf.float32)]
+    )
+    tf.saved_model.save(module, str(tmp_path))  # traces in its save context
+    assert seen["eager"] == "eager"
+    assert seen["xla"] == "xla"
+    assert seen["saving"] == "saving"
+    assert seen["nested"][0] == "function" and "outer" in seen["nested"]

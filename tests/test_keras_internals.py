@@ -3,8 +3,10 @@ release changes one of these, this fails before compress does."""
 
 import keras
 import numpy as np
+import pytest
 
 from keras_crosswise._keras_internals import (
+    KERAS_STEP_FUNCTIONS,
     call_count,
     child_layers,
     forget_compiled_functions,
@@ -168,3 +170,34 @@ def test_refresh_torch_parameters_lists_new_sublayers():
     if keras.backend.backend() == "torch":
         listed = {id(p) for p in block.parameters()}
         assert {id(w.value) for w in new.weights} <= listed
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's trainer"
+)
+def test_keras_step_functions_name_the_graphs_of_fit_evaluate_predict():
+    from keras_crosswise._backend_internals import tensorflow_trace
+
+    traces = []
+
+    class Record(keras.layers.Layer):
+        def call(self, x):
+            traces.append(tensorflow_trace())
+            return x * 2.0
+
+    model = keras.Sequential([keras.Input((3,)), Record(), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    for run in (
+        lambda: model.fit(x, y, verbose=0),
+        lambda: model.evaluate(x, y, verbose=0),
+        lambda: model.predict(x, verbose=0),
+        lambda: model.train_on_batch(x, y),
+        lambda: model.predict_on_batch(x),
+    ):
+        traces.clear()
+        run()
+        assert traces, "nothing traced"
+        for where in traces:
+            assert isinstance(where, tuple), where
+            assert KERAS_STEP_FUNCTIONS & set(where), where

@@ -19,9 +19,9 @@ from layer_checks import to_numpy
 from script_runner import run_python, runs_on
 
 BACKEND = keras.backend.backend()
-NATIVE_BACKENDS = ("jax", "torch")
+NATIVE_BACKENDS = ("jax", "tensorflow", "torch")
 on_native_backends = pytest.mark.skipif(
-    BACKEND not in NATIVE_BACKENDS, reason="the native kernel serves JAX and PyTorch"
+    BACKEND not in NATIVE_BACKENDS, reason="the native kernel serves this backend"
 )
 SWITCHED_OFF = not native.enabled()
 
@@ -73,8 +73,8 @@ def test_status_reports_the_kernel_built_and_in_use():
     assert os.path.exists(found["library"])
 
 
-def test_status_on_tensorflow_says_why():
-    found = native.status("tensorflow")
+def test_status_on_another_backend_says_why():
+    found = native.status("numpy")
     assert not found["available"]
     assert "keras.ops" in found["reason"]
 
@@ -138,6 +138,23 @@ def test_gradient_is_the_transform_of_the_gradient(rng):
             lambda v: czops.fwht(v, normalize=True, method="native"), (x,), (weights,)
         )
         np.testing.assert_allclose(np.asarray(tangent), expected, rtol=1e-5, atol=1e-5)
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        v = tf.Variable(x)
+
+        @tf.function  # the registered gradient, in a graph and eagerly
+        def graph_gradient():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(czops.fwht(v, True, method="native") * weights)
+            return tape.gradient(loss, v)
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(czops.fwht(v, normalize=True) * weights)
+        gradient = tape.gradient(loss, v).numpy()
+        np.testing.assert_allclose(
+            graph_gradient().numpy(), expected, rtol=1e-5, atol=1e-5
+        )
     else:
         import torch
 
@@ -237,6 +254,106 @@ def test_torch_export_after_native_calls_twice(rng):
         assert "keras_crosswise" not in str(program.graph)
         exported = program.module()(torch.tensor(x)).detach().numpy()
         assert np.abs(exported - eager).max() / np.abs(eager).max() < 1e-6
+
+
+def tensorflow_graph_ops(function, *signature):
+    """The op types of `function`'s graph for `signature`, nested functions'
+    (Keras's step functions call one another) included."""
+    graph = function.get_concrete_function(*signature).graph.as_graph_def()
+    nodes = list(graph.node)
+    for library_function in graph.library.function:
+        nodes.extend(library_function.node_def)
+    return {node.op for node in nodes}
+
+
+tensorflow_native = pytest.mark.skipif(
+    SWITCHED_OFF or BACKEND != "tensorflow", reason="TensorFlow's native op"
+)
+
+
+@tensorflow_native
+def test_tensorflow_op_where_nothing_is_saved_keras_ops_elsewhere(rng):
+    """Eager calls and an explicit `method="native"` run the op; a
+    `tf.function` of the user's (it may be saved) and XLA, which compiles
+    no custom op, take the `keras.ops` path; all agree with NumPy."""
+    import tensorflow as tf
+
+    from keras_crosswise.native import _tensorflow
+
+    x = rng.standard_normal((4, 64)).astype("float32")
+    expected = numpy_fwht(x)
+    spec = tf.TensorSpec((None, 64), tf.float32)
+    routes = {
+        "auto": (tf.function(lambda v: czops.fwht(v)), False),
+        "native": (tf.function(lambda v: czops.fwht(v, method="native")), True),
+        "xla": (tf.function(lambda v: czops.fwht(v), jit_compile=True), False),
+    }
+    for name, (function, uses_op) in routes.items():
+        assert (_tensorflow.OP in tensorflow_graph_ops(function, spec)) == uses_op
+        np.testing.assert_allclose(
+            function(x).numpy(), expected, rtol=1e-5, atol=1e-4, err_msg=name
+        )
+    assert isinstance(czops.fwht(x), tf.Tensor)  # eager: the op, checked above
+    with pytest.raises(ValueError, match=r"`method='native'`.*XLA"):
+        tf.function(lambda v: czops.fwht(v, method="native"), jit_compile=True)(x)
+
+
+@tensorflow_native
+def test_tensorflow_fit_runs_the_op_and_exports_without_it(rng, tmp_path, monkeypatch):
+    """Keras's `fit` and `predict` graphs (no XLA on a CPU by default) run
+    the op; `jit_compile=True` does not; and the SavedModels of
+    `model.export` and `tf.saved_model.save`, written after `fit`, load in
+    a process that never loads the op and give `predict`'s numbers."""
+    import tensorflow as tf
+
+    from keras_crosswise.native import _tensorflow
+
+    traced = []
+    kernel = _tensorflow.fwht
+
+    def spy(v, scale):  # called while a graph traces (or eagerly)
+        traced.append(tf.executing_eagerly())
+        return kernel(v, scale)
+
+    monkeypatch.setattr(_tensorflow, "fwht", spy)
+    x = rng.standard_normal((32, 40)).astype("float32")
+    y = rng.standard_normal((32, 24)).astype("float32")
+    model = keras.Sequential([keras.Input((40,)), FastfoodDense(24, seed=3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert traced and not any(traced)  # in fit's graph
+    traced.clear()
+    predicted = model.predict(x, verbose=0)
+    assert traced and not any(traced)  # in predict's graph
+    with native.disabled():
+        portable = to_numpy(model(x))
+    assert np.abs(predicted - portable).max() / np.abs(portable).max() < 1e-6
+    traced.clear()
+    model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert not traced  # XLA: keras.ops
+    predicted = model.predict(x, verbose=0)
+    model.export(tmp_path / "exported", verbose=False)
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "x = np.load(sys.argv[1] + '/x.npy')\n"
+        "for name in ('exported', 'saved'):\n"
+        "    loaded = tf.saved_model.load(sys.argv[1] + '/' + name)\n"
+        "    call = loaded.serve if name == 'exported' else loaded.signatures"
+        "['serving_default']\n"
+        "    out = call(tf.constant(x))\n"
+        "    out = out if name == 'exported' else list(out.values())[0]\n"
+        "    np.save(sys.argv[1] + f'/{name}.npy', np.asarray(out))\n"
+        "print('keras_crosswise' in sys.modules)\n"
+    )
+    result = run_python(["-c", script, tmp_path], "tensorflow")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("False")
+    for name in ("exported", "saved"):
+        loaded = np.load(tmp_path / f"{name}.npy")
+        assert np.abs(loaded - predicted).max() / np.abs(predicted).max() < 1e-5
 
 
 @needs_native
@@ -343,7 +460,7 @@ def test_falls_back_to_keras_ops(environment, reason, tmp_path, monkeypatch):
 
 def test_a_bad_isa_name_is_refused(tmp_path, monkeypatch):
     if BACKEND not in NATIVE_BACKENDS:
-        pytest.skip("only JAX and PyTorch load the kernel")
+        pytest.skip("this backend loads no kernel")
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", "1")
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE_ISA", "sse9")
     monkeypatch.setenv("KERAS_CROSSWISE_CACHE", str(tmp_path))
@@ -444,7 +561,7 @@ def test_hostile_tables_raise_and_never_crash(native_on, monkeypatch):
     numbers for mismatched tables. In a subprocess: a crash must fail the
     test, not end the pass."""
     if native_on == "0" and BACKEND not in NATIVE_BACKENDS:
-        pytest.skip("TensorFlow runs the keras.ops path either way")
+        pytest.skip("this backend runs the keras.ops path either way")
     monkeypatch.setenv("KERAS_CROSSWISE_NATIVE", native_on)
     result = run_python(["-c", HOSTILE_TABLES], BACKEND)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -573,6 +690,10 @@ def test_disabled_takes_the_keras_ops_path_in_its_block(rng, monkeypatch):
         from keras_crosswise.native import _torch as binding
 
         name = "run"
+    elif BACKEND == "tensorflow":
+        from keras_crosswise.native import _tensorflow as binding
+
+        name = "fwht"
     else:
         from keras_crosswise.native import _jax as binding
 

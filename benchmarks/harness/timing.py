@@ -7,8 +7,10 @@ import keras
 import numpy as np
 
 
-def compile_function(fn):
-    """`fn` jit-compiled where the backend has a cheap compiler (TF, JAX)."""
+def compile_function(fn, xla=True):
+    """`fn` jit-compiled where the backend has a cheap compiler (TF, JAX); on
+    TensorFlow, `xla=False` gives a `tf.function` without XLA (where a custom
+    op runs)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -17,7 +19,7 @@ def compile_function(fn):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=True)
+        return tf.function(fn, jit_compile=xla)
     return fn
 
 

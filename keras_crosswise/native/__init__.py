@@ -1,13 +1,15 @@
 """The native fast Walsh-Hadamard kernel (CPU): optional, built on first use.
 
 `fwht(method="auto")` runs a small C kernel (`fwht.c`, AVX2 and AVX-512
-variants chosen at run time, a portable one elsewhere) on CPU under JAX,
-through XLA's FFI, and under PyTorch, through a `torch.library` custom op. It
-is compiled from the package's own source by the machine's C compiler the
-first time it is needed, into a cache folder, and reused after. Where it
+variants chosen at run time, a portable one elsewhere) on CPU: under JAX
+through XLA's FFI, under PyTorch through a `torch.library` custom op, and
+under TensorFlow through an op loaded with `tf.load_op_library` (eagerly and
+in the graphs of Keras's `fit`, `evaluate` and `predict`; not under XLA). It
+is compiled from the package's own source by the machine's C/C++ compiler
+the first time it is needed, into a cache folder, and reused after. Where it
 cannot be built (no compiler, an unsupported platform, a JAX without
 `jax.ffi`), everything runs on the portable `keras.ops` path, which also
-serves TensorFlow, GPUs and every export format.
+serves GPUs and every export format.
 
 Environment variables:
 
@@ -282,6 +284,49 @@ def _build_jax():
     )
 
 
+def _build_tensorflow():
+    _check_posix()
+    try:
+        import tensorflow as tf
+    except ImportError as error:  # pragma: no cover (the TF backend has it)
+        raise BuildError(f"TensorFlow is not importable ({error})") from error
+    cc, cxx = _compiler("CC", "cc"), _compiler("CXX", "c++")
+    compile_flags = tf.sysconfig.get_compile_flags()
+    link_flags = tf.sysconfig.get_link_flags()
+
+    def steps(folder):
+        return [
+            [cc, *C_FLAGS, "-c", str(SOURCE / "fwht.c"), "-o", str(folder / "fwht.o")],
+            [
+                cxx,
+                "-O2",
+                "-fPIC",
+                "-shared",
+                "-w",  # TensorFlow's headers warn by the hundred
+                *compile_flags,
+                str(SOURCE / "fwht_tf.cc"),
+                str(folder / "fwht.o"),
+                "-o",
+                str(folder / "lib.so"),
+                *link_flags,
+            ],
+        ]
+
+    return _build(
+        "fwht_tf",
+        steps,
+        [
+            *_sources("fwht.c", "fwht_kernel.h", "fwht_tf.cc"),
+            _version(cc),
+            _version(cxx),
+            C_FLAGS,
+            compile_flags,
+            link_flags,
+            tf.__version__,
+        ],
+    )
+
+
 def _isa_wanted():
     wanted = os.environ.get("KERAS_CROSSWISE_NATIVE_ISA", "").strip().lower()
     if not wanted:
@@ -373,6 +418,29 @@ def jax_library():
     return loaded
 
 
+def _build_and_load_tensorflow():
+    # TensorFlow must load the library first: it registers the op from the
+    # library's static initialisers, which run at the first `dlopen` only.
+    path = _build_tensorflow()
+    try:
+        from keras_crosswise.native import _tensorflow
+
+        _tensorflow.register(path)
+    except Exception as error:  # a TensorFlow refusing the library
+        raise BuildError(f"loading into TensorFlow failed: {error}") from error
+    return path
+
+
+@_once
+def tensorflow_library():
+    """The C library with its TensorFlow op, loaded into TensorFlow (its
+    gradient registered); built and loaded on first call."""
+    return _Loaded(_build_and_load_tensorflow)
+
+
+_LIBRARIES = {"jax": jax_library, "tensorflow": tensorflow_library, "torch": core}
+
+
 def status(backend=None):
     """What the native path does on `backend` (default: Keras's backend).
 
@@ -384,21 +452,12 @@ def status(backend=None):
     Example:
 
     >>> import keras_crosswise.native
-    >>> keras_crosswise.native.status("tensorflow")["available"]
-    False
+    >>> keras_crosswise.native.status("numpy")["reason"]
+    'the numpy backend runs the keras.ops path'
     """
     if backend is None:
         backend = keras.backend.backend()
-    if backend == "jax":
-        loaded = jax_library()
-    elif backend == "torch":
-        loaded = core()
-        if loaded.library is not None:
-            from keras_crosswise.native import _torch
-
-            with _LOCK:
-                _torch.register(loaded.library)
-    else:
+    if backend not in _LIBRARIES:
         return {
             "backend": backend,
             "available": False,
@@ -406,6 +465,12 @@ def status(backend=None):
             "library": None,
             "reason": f"the {backend} backend runs the keras.ops path",
         }
+    loaded = _LIBRARIES[backend]()
+    if backend == "torch" and loaded.library is not None:
+        from keras_crosswise.native import _torch
+
+        with _LOCK:
+            _torch.register(loaded.library)
     return {
         "backend": backend,
         "available": loaded.library is not None,
@@ -416,14 +481,17 @@ def status(backend=None):
 
 
 # The dispatch: what `keras_crosswise.ops.fwht` and `ops.fastfood` ask. The
-# backend's binding (`_jax`, `_torch`) is imported on first use: it imports
-# JAX or PyTorch.
+# backend's binding (`_jax`, `_tensorflow`, `_torch`) is imported on first
+# use: it imports its backend.
 
 
-def transform_for(x):
+def transform_for(x, asked=False):
     """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
     where it does not apply: inside `disabled()`, not built, not on a CPU,
-    on TensorFlow, or while a model is exported. On JAX, jax2onnx and
+    or while a model is exported. On TensorFlow, outside XLA, eagerly and in
+    Keras's trainer graphs, or in any graph where the caller `asked` for
+    the kernel (`_tensorflow.serves_this_trace`). On
+    JAX, jax2onnx and
     symbolic sizes (a shape-polymorphic export) take the `keras.ops` path
     here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
     (`_jax`); on PyTorch, `torch.jit` and `torch.export` take it, and
@@ -448,6 +516,12 @@ def transform_for(x):
             return None
         binding = torch_binding()
         return None if binding is None else binding.fwht
+    if backend == "tensorflow":
+        if device_kind() != "cpu" or tensorflow_library().library is None:
+            return None
+        from keras_crosswise.native import _tensorflow
+
+        return _tensorflow.fwht if _tensorflow.serves_this_trace(asked) else None
     return None
 
 

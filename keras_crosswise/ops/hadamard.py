@@ -76,14 +76,16 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         x: tensor of shape `(..., n)` with n a power of two (see
             `pad_to_power_of_two`). n must be known when tracing.
         normalize: whether to scale by `1 / sqrt(n)`.
-        method: `"auto"`: the native C kernel on a CPU under JAX and
-            PyTorch where it is built (`keras_crosswise.native`), except
-            while a model is exported; elsewhere a short rule per backend
-            and device (see `auto_method`: a dense matrix product for small
-            n, Kronecker factors above). Or force `"native"` (an error where
-            it cannot run), `"matmul"`, `"kronecker"` (H_n as a Kronecker
-            product of small Hadamard matrices, one matmul each) or
-            `"butterfly"` (log2(n) stages of sums and differences); these
+        method: `"auto"`: the native C kernel on a CPU where it is built
+            (`keras_crosswise.native`), except while a model is exported
+            (on TensorFlow: eagerly and in the graphs of Keras's `fit`,
+            `evaluate` and `predict`, not under XLA); elsewhere a short
+            rule per backend and device (see `auto_method`: a dense matrix
+            product for small n, Kronecker factors above). Or force
+            `"native"` (an error where it cannot run; on TensorFlow it runs
+            in any graph but XLA's), `"matmul"`, `"kronecker"` (H_n as a
+            Kronecker product of small Hadamard matrices, one matmul each)
+            or `"butterfly"` (log2(n) stages of sums and differences); these
             three are pure `keras.ops`, as every export is.
         max_factor: for Kronecker, the largest factor (a power of two);
             `None` takes the rule's factor size for n.
@@ -125,7 +127,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     x = ops.cast(x, working_dtype(dtype))
     scale = transform_scale(n, normalize)
     if method in ("auto", "native"):
-        kernel = native.transform_for(x)
+        kernel = native.transform_for(x, asked=method == "native")
         # Faster than every keras.ops method at every n measured, 16 to 65536
         # (benchmarks/fwht_methods.py, docs/benchmarks.md).
         if kernel is not None:
@@ -133,7 +135,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         if method == "native":
             raise ValueError(
                 "`method='native'`: the native kernel cannot run here: "
-                f"{native.reason() or 'the call is traced for export'}."
+                f"{native.reason() or 'the call is traced for export or by XLA'}."
             )
     if method == "auto" or max_factor is None:
         method, max_factor = resolve_method(n, method, max_factor, device_kind(x))
