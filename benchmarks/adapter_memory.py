@@ -8,8 +8,15 @@ memory (`ru_maxrss`) is its own. A run builds the backbone from its config
 projections; `backbone.enable_lora(rank)`: the same layers), then compiles
 with Adam and takes training steps on `pooled_output` (batch 8 x 128 tokens),
 and finally merges (ours; keras-hub's LoRA has no merge). Reported: the
-weights' size, resident memory after build, after adapt and at peak, the
-median step time of steps 2-4, the trainable parameters and merge time.
+weights' size, resident memory after build, after adapt, at its peak through
+the training steps (before the merge, which LoRA has not: what the issue's
+comparison is about) and at its peak over the whole run, on PyTorch the
+bytes autograd keeps for one step's backward (`saved_for_backward_bytes`:
+exact, where resident memory varies by hundreds of MiB between identical
+processes), the median step
+time of steps 2-4, the trainable parameters and merge time, and each
+method's training peak and step time over keras-hub LoRA r4's of the same
+run. Run each backend alone (nothing else on the machine) for step times.
 
     KERAS_BACKEND=jax python benchmarks/adapter_memory.py
     python benchmarks/adapter_memory.py --quick --out /tmp/x   # a tiny config
@@ -79,12 +86,24 @@ def one_run(config, method, vocabulary):
         "padding_mask": np.ones((BATCH, TOKENS), "int32"),
     }
     y = {"pooled_output": rng.standard_normal((BATCH, config["hidden_dim"]))}
+    saved_mib = None
+    if keras.backend.backend() == "torch":
+        from harness.models import saved_for_backward_bytes
+
+        tensors = {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
+
+        def loss():
+            outputs = backbone(tensors, training=True)["pooled_output"]
+            return keras.ops.mean(outputs**2)
+
+        saved_mib = saved_for_backward_bytes(loss, backbone) / 2**20
     backbone.compile(optimizer="adam", loss={"pooled_output": "mse"})
     steps = []
     for _ in range(4):
         began = time.perf_counter()
         backbone.train_on_batch(x, y)
         steps.append(time.perf_counter() - began)
+    peak_train_mib = peak_mib()
     merge_seconds = None
     if not method.startswith("lora"):
         began = time.perf_counter()
@@ -97,6 +116,8 @@ def one_run(config, method, vocabulary):
         "rss_built_mib": built_rss,
         "rss_adapted_mib": adapted_rss,
         "adapt_growth_mib": adapted_rss - built_rss,
+        "peak_train_mib": peak_train_mib,
+        "saved_for_backward_mib": saved_mib,
         "peak_mib": peak_mib(),
         "trainable": trainable,
         "adapt_seconds": adapt_seconds,
@@ -136,6 +157,14 @@ def main():
                 raise RuntimeError(f"{name} {method} failed:\n{done.stderr[-3000:]}")
             found = json.loads(done.stdout.strip().splitlines()[-1])
             results.setdefault(name, {})[method] = found
+            print(name, method, found, flush=True)
+        lora = results[name].get("lora4")
+        for method, found in results[name].items():
+            if lora is not None:
+                found["peak_train_over_lora4"] = (
+                    found["peak_train_mib"] / lora["peak_train_mib"]
+                )
+                found["step_over_lora4"] = found["step_ms"] / lora["step_ms"]
             rows.append(
                 (
                     name,
@@ -144,12 +173,17 @@ def main():
                     f"{found['weights_mib']:.0f}",
                     f"{found['adapt_growth_mib']:+.1f}",
                     f"{100 * found['adapt_growth_mib'] / found['weights_mib']:+.1f}%",
+                    f"{found['peak_train_mib']:.0f}",
+                    f"{found.get('peak_train_over_lora4', float('nan')):.3f}",
                     f"{found['peak_mib']:.0f}",
+                    "-"
+                    if found["saved_for_backward_mib"] is None
+                    else f"{found['saved_for_backward_mib']:.1f}",
                     f"{found['trainable']:,}",
                     f"{found['step_ms']:.0f}",
+                    f"{found.get('step_over_lora4', float('nan')):.2f}",
                 )
             )
-            print(rows[-1], flush=True)
     backend = keras.backend.backend()
     header = (
         "backbone",
@@ -158,9 +192,13 @@ def main():
         "weights MiB",
         "RSS by adapt MiB",
         "of weights",
-        "peak RSS MiB",
+        "training peak RSS MiB",
+        "/ LoRA r4",
+        "peak RSS with merge MiB",
+        "kept for backward MiB",
         "trainable",
         "step ms",
+        "/ LoRA r4",
     )
     print(markdown_table(header, rows))
     write_json(

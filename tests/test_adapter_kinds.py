@@ -12,6 +12,7 @@ from keras_crosswise import adapters
 from keras_crosswise.adapters import AdapterKind, register_kind
 from keras_crosswise.adapters import kinds as kinds_module
 
+from harness.models import saved_for_backward_bytes
 from layer_checks import to_numpy
 
 
@@ -108,3 +109,62 @@ def test_the_registry_checks_what_it_registers(toy_kind):
     assert "incomplete" not in adapters.registered_kinds()
     with pytest.raises(ValueError, match="`kind` must be one of"):
         adapters.adapt(model_of(2), kind="unknown")
+
+
+def _branches(seed):
+    """Two Dense branches of one input, multiplied (as attention's query and
+    key), then a head."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32,))
+    product = keras.layers.Multiply()(
+        [keras.layers.Dense(64, name=name)(inputs) for name in ("first", "second")]
+    )
+    return keras.Model(inputs, keras.layers.Dense(4, name="head")(product))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="eager PyTorch's autograd saves"
+)
+@pytest.mark.parametrize("rows", [16, 1024])
+@pytest.mark.parametrize("kind", ["cz", "cz_bias", "ia3"])
+def test_torch_backward_keeps_as_little_as_lora(kind, rows, monkeypatch, rng):
+    """Issue 40, item 3: eager PyTorch kept both an adapted layer's output
+    and its rescaled copy for the backward. Now, for 16 rows, `scale_shift`
+    keeps only the copy, which the product keeps anyway: two outputs less;
+    for 1024 rows (more than the 32 inputs) the vector is folded into the
+    kernel, and the backward keeps the input and the scaled kernels, as
+    Keras's LoRA keeps its merged kernels: no more than LoRA r4 keeps. The
+    gradients are those of the plain products."""
+    from keras_crosswise.ops import _torch_ops
+
+    x = keras.ops.convert_to_tensor(rng.standard_normal((rows, 32)), "float32")
+    lora = _branches(1)
+    for name in ("first", "second"):
+        lora.get_layer(name).enable_lora(4)
+    lora_kept = saved_for_backward_bytes(lambda: lora(x, training=True).sum(), lora)
+    model = _branches(1)
+    adapters.adapt(model, kind=kind, layers=["first", "second"], train=["head"])
+    for weight in model.trainable_weights:  # away from the starting ones
+        weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
+
+    def loss():
+        return model(x, training=True).sum()
+
+    lean = saved_for_backward_bytes(loss, model)
+    lean_gradients = [to_numpy(w.value.grad) for w in model.trainable_weights]
+    for weight in model.trainable_weights:
+        weight.value.grad = None
+    monkeypatch.setattr(_torch_ops, "keeps_output", lambda *tensors: False)
+    plain = saved_for_backward_bytes(loss, model)
+    plain_gradients = [to_numpy(w.value.grad) for w in model.trainable_weights]
+    activation, vectors = rows * 64 * 4, 4 * 64 * 4  # vectors: c and b, twice
+    if rows < 32:  # two outputs less
+        assert plain - lean >= 2 * activation - vectors, (plain, lean)
+    else:  # two outputs less, the input and two scaled kernels more
+        kept = rows * 32 * 4 + 2 * 32 * 64 * 4
+        assert plain - lean >= 2 * activation - kept - vectors, (plain, lean)
+    assert lean <= lora_kept + vectors, (lean, lora_kept)
+    for lean_gradient, plain_gradient in zip(
+        lean_gradients, plain_gradients, strict=True
+    ):
+        np.testing.assert_allclose(lean_gradient, plain_gradient, rtol=1e-4, atol=1e-4)

@@ -307,4 +307,10 @@ def test_adapter_memory_quick(tmp_path):
     assert tiny["cz_bias"]["trainable"] < tiny["lora4"]["trainable"]
     assert tiny["lora4"]["trainable"] < 0.05 * tiny["lora4"]["parameters"]
     assert tiny["cz_bias"]["merge_seconds"] is not None
+    # The training peak is read before the merge (LoRA has none), and each
+    # method is set against LoRA r4 of the same run.
+    for found in tiny.values():
+        assert 0 < found["peak_train_mib"] <= found["peak_mib"]
+    assert tiny["lora4"]["peak_train_over_lora4"] == 1.0
+    assert tiny["cz_bias"]["step_over_lora4"] > 0
     assert "| tiny | cz_bias |" in output

@@ -273,3 +273,73 @@ def test_fastfood_with_a_valid_permutation_matches_numpy(rng):
 def test_products_over_the_size_limit_are_refused(call):
     with pytest.raises(ValueError, match="over the limit"):
         call()
+
+
+def _scale_shift_gradients(x, scale, shift, upstream):
+    """`scale_shift`'s value and its gradients for x, scale and shift (a
+    backend's own autodiff), as NumPy."""
+    from keras_crosswise.ops.cz import scale_shift
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        tensors = [
+            None if a is None else torch.tensor(a, requires_grad=True)
+            for a in (x, scale, shift)
+        ]
+        out = scale_shift(*tensors)
+        out.backward(torch.tensor(upstream))
+        grads = [None if t is None else t.grad.numpy() for t in tensors]
+        return out.detach().numpy(), grads
+    if backend == "jax":
+        import jax
+
+        def loss(*args):
+            return (scale_shift(*args) * upstream).sum()
+
+        arguments = [a for a in (x, scale, shift) if a is not None]
+        grads = list(jax.grad(loss, range(len(arguments)))(*arguments))
+        value = np.asarray(scale_shift(x, scale, shift))
+        return value, [*map(np.asarray, grads), None][:3]
+    import tensorflow as tf
+
+    variables = [None if a is None else tf.Variable(a) for a in (x, scale, shift)]
+    with tf.GradientTape() as tape:
+        out = scale_shift(*variables)
+        loss = tf.reduce_sum(out * upstream)
+    present = [v for v in variables if v is not None]
+    grads = [g.numpy() for g in tape.gradient(loss, present)] + [None]
+    return out.numpy(), grads[:3]
+
+
+@pytest.mark.parametrize("with_shift", [True, False])
+@pytest.mark.parametrize(
+    "x_shape, scale_shape",
+    [((4, 6), (6,)), ((2, 3, 4, 5), (4, 5)), ((2, 3, 5), (5,))],
+)
+@pytest.mark.parametrize("small_scale", [False, True])
+def test_scale_shift_values_and_gradients(
+    x_shape, scale_shape, with_shift, small_scale, rng
+):
+    """`x * scale + shift` and its gradients against NumPy float64, where
+    PyTorch's backward recovers x from the output and where a scale near
+    zero makes it keep x instead."""
+    x = rng.standard_normal(x_shape)
+    scale = rng.uniform(0.5, 1.5, scale_shape) * rng.choice([-1, 1], scale_shape)
+    if small_scale:
+        scale.flat[0] = 1e-5  # below RECOVERABLE_SCALE: x is kept
+    shift = rng.standard_normal(scale_shape) if with_shift else None
+    upstream = rng.standard_normal(x_shape)
+    value, (gx, gscale, gshift) = _scale_shift_gradients(x, scale, shift, upstream)
+    expected = x * scale + (0.0 if shift is None else shift)
+    leading = tuple(range(len(x_shape) - len(scale_shape)))
+    np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gx, upstream * scale, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        gscale, (upstream * x).sum(axis=leading), rtol=1e-6, atol=1e-6
+    )
+    if with_shift:
+        np.testing.assert_allclose(
+            gshift, upstream.sum(axis=leading), rtol=1e-6, atol=1e-6
+        )

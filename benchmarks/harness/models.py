@@ -26,6 +26,31 @@ def parameter_count(layer):
     )
 
 
+def saved_for_backward_bytes(loss_of_forward, model):
+    """Bytes that eager PyTorch's autograd keeps for the backward of
+    `loss_of_forward()` (a training forward of `model` returning a scalar
+    loss) beyond `model`'s own weights: the distinct storages its nodes save
+    (counted once however many nodes share them), activations and tensors
+    made from the weights (keras-hub LoRA's merged kernels); then runs the
+    backward. Exact where resident memory is noise (the allocator's arenas
+    vary by hundreds of MiB between identical processes)."""
+    import torch
+
+    weights = {w.value.untyped_storage().data_ptr() for w in model.weights}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = loss_of_forward()
+    loss.backward()
+    return sum(storages.values())
+
+
 def _sequential(input_dim, *layers):
     return keras.Sequential([keras.Input((input_dim,)), *layers])
 

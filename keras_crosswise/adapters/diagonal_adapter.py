@@ -206,9 +206,10 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         kernel = np.asarray(ops.convert_to_numpy(self.layer.kernel), "float64")
         return self.behaviour.merged(self, kernel, _numpy64(self.layer.bias))
 
-    def scale_in_kernel_layout(self, scale):
+    def scale_in_kernel_layout(self, scale, einsum=np.einsum):
         """c broadcast against the kernel: c's axes are the kernel's output
-        axes, in the output's order."""
+        axes, in the output's order. A NumPy array by default; a tensor with
+        `einsum=keras.ops.einsum`."""
         if not isinstance(self.layer, keras.layers.EinsumDense):
             return scale[None, :]
         inputs_spec, kernel_spec, output_spec = _specs(self.layer)
@@ -216,8 +217,34 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         own = [a for a in output_spec if a in kernel_spec and a not in inputs_spec]
         values = scale.reshape([sizes[a] for a in own])
         in_kernel_order = "".join(a for a in kernel_spec if a in own)
-        values = np.einsum(f"{''.join(own)}->{in_kernel_order}", values)
+        values = einsum(f"{''.join(own)}->{in_kernel_order}", values)
         return values.reshape([sizes[a] if a in own else 1 for a in kernel_spec])
+
+    def folds(self, inputs):
+        """Whether a vector on the layer's outputs is folded into its kernel
+        for this call (`with_kernel`): on eager PyTorch with a gradient,
+        where the scaled kernel (what the product then keeps for the
+        backward, as keras-hub's LoRA keeps its merged kernel) is smaller
+        than the layer's outputs (what the product of outputs and vector
+        keeps). JAX's and TensorFlow's compiled graphs plan their own
+        memory; a quantized layer computes through its own call."""
+        if keras.backend.backend() != "torch" or self.layer.quantization_mode:
+            return False
+        from keras_crosswise.ops._torch_ops import keeps_output
+
+        if not keeps_output(inputs, self.scale.value):
+            return False
+        rows = inputs.numel() // self.input_size
+        return rows * self.output_size > int(np.prod(self.layer.kernel.shape))
+
+    def with_kernel(self, inputs, kernel, bias):
+        """The wrapped layer's product with `kernel` in place of its own,
+        plus `bias` (or `None`), before the activation."""
+        if isinstance(self.layer, keras.layers.EinsumDense):
+            outputs = ops.einsum(self.layer.equation, inputs, kernel)
+        else:
+            outputs = ops.matmul(inputs, kernel)
+        return outputs if bias is None else outputs + bias
 
     def load_own_variables(self, store):
         self.behaviour.load_variables(self, store, super().load_own_variables)

@@ -22,6 +22,7 @@ from keras_crosswise.layers._fastfood_projection import (
     default_signs,
     fastfood_projection,
 )
+from keras_crosswise.ops.cz import scale_shift
 
 # keras-hub's layer names: what `Backbone.enable_lora` targets, and (IA)³'s
 # places (keys, values, the feed-forward network's second layer).
@@ -140,12 +141,26 @@ class CZ(AdapterKind):
         return adapter.activation(self.pre_activation(adapter, inputs))
 
     def pre_activation(self, adapter, inputs):
-        """c (W x) + b, computed as c (W x + b) + (1 - c) b: the layer's own
-        call gives W x + b."""
-        outputs = adapter.layer(inputs) * adapter.scale
-        if adapter.layer.bias is not None:
-            outputs = outputs + (1.0 - adapter.scale) * adapter.layer.bias
-        return outputs
+        """c (W x) + b: as x (W c) + b where the adapter folds c into the
+        kernel (`DiagonalAdapter.folds`: eager PyTorch, large batches), else
+        as c (W x + b) + (1 - c) b (the layer's own call gives W x + b), in
+        one `scale_shift`."""
+        if adapter.folds(inputs):
+            kernel = adapter.layer.kernel * adapter.scale_in_kernel_layout(
+                adapter.scale.value, ops.einsum
+            )
+            return adapter.with_kernel(inputs, kernel, self.bias_after(adapter))
+        return scale_shift(adapter.layer(inputs), adapter.scale, self.shift(adapter))
+
+    def bias_after(self, adapter):
+        """The bias of the adapted layer: b, or `None`."""
+        return adapter.layer.bias
+
+    def shift(self, adapter):
+        """What is added after the scale: (1 - c) b, or `None`."""
+        if adapter.layer.bias is None:
+            return None
+        return (1.0 - adapter.scale) * adapter.layer.bias
 
     def merged(self, adapter, kernel, bias):
         return kernel * adapter.scale_in_kernel_layout(_numpy64(adapter.scale)), bias
@@ -169,9 +184,13 @@ class CZBias(CZ):
                 initializer="zeros",
             )
 
-    def pre_activation(self, adapter, inputs):
-        outputs = super().pre_activation(adapter, inputs)
-        return outputs if adapter.bias is None else outputs + adapter.bias
+    def bias_after(self, adapter):
+        bias = super().bias_after(adapter)
+        return bias if adapter.bias is None else bias + adapter.bias
+
+    def shift(self, adapter):
+        shift = super().shift(adapter)
+        return shift if adapter.bias is None else shift + adapter.bias
 
     def merged(self, adapter, kernel, bias):
         kernel, bias = super().merged(adapter, kernel, bias)
@@ -213,16 +232,24 @@ class IA3(AdapterKind):
 
     def call(self, adapter, inputs):
         if self.feedforward:
-            return adapter.activation(adapter.layer(inputs * adapter.scale))
-        return adapter.activation(adapter.layer(inputs)) * adapter.scale
+            return adapter.activation(adapter.layer(scale_shift(inputs, adapter.scale)))
+        if _is_linear(adapter.activation) and adapter.folds(inputs):
+            # l (W x + b) = x (W l) + l b, as CZ folds c.
+            scale = adapter.scale
+            kernel = adapter.layer.kernel * adapter.scale_in_kernel_layout(
+                scale.value, ops.einsum
+            )
+            bias = None if adapter.layer.bias is None else adapter.layer.bias * scale
+            return adapter.with_kernel(inputs, kernel, bias)
+        return scale_shift(adapter.activation(adapter.layer(inputs)), adapter.scale)
 
     def merged(self, adapter, kernel, bias):
         scale = _numpy64(adapter.scale)
         if self.feedforward:
             rows = kernel.reshape(adapter.input_size, -1) * scale.reshape(-1, 1)
             return rows.reshape(kernel.shape), bias
-        activation = keras.activations.serialize(adapter.activation)
-        if activation != "linear":
+        if not _is_linear(adapter.activation):
+            activation = keras.activations.serialize(adapter.activation)
             raise ValueError(
                 f"Cannot merge the (IA)³ adapter of '{adapter.name}': it scales "
                 f"the output after the layer's activation {activation!r}, which "
@@ -294,6 +321,10 @@ class Fastfood(AdapterKind):
     def load_variables(self, adapter, store, load):
         load(store)
         check_loaded_permutation(adapter)
+
+
+def _is_linear(activation):
+    return keras.activations.serialize(activation) == "linear"
 
 
 def _numpy64(weight):

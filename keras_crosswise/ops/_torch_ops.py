@@ -45,3 +45,55 @@ def fastfood(x, signs, permutation, gaussian, transform, fused_step=None):
     rows = PermuteColumns.apply(rows.reshape(-1, blocks * n), index)
     rows = transform((rows * gaussian.reshape(-1)).reshape(-1, n))
     return rows.reshape(*leading, blocks * n)
+
+
+# Below this, a scale is taken for zero: the input is not recovered from the
+# output (`ScaleShift`), it is kept.
+RECOVERABLE_SCALE = 1e-3
+
+
+def keeps_output(x, scale):
+    """Whether `ScaleShift` serves `x * scale` now: eager autograd (not
+    torch.compile, which plans its own memory, nor a trace for export) on
+    tensors of which one needs a gradient."""
+    return (
+        torch.is_grad_enabled()
+        and not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+        and not torch.compiler.is_exporting()
+        and all(isinstance(t, torch.Tensor) for t in (x, scale))
+        and (x.requires_grad or scale.requires_grad)
+    )
+
+
+class ScaleShift(torch.autograd.Function):
+    """`x * scale + shift` (`shift` may be `None`; both broadcast against `x`)
+    whose backward keeps the output instead of `x`: the layer that takes the
+    output keeps it for its own backward anyway, so the product costs no
+    memory of its own. `x` is recovered as `(output - shift) / scale`; where
+    some entry of `scale` is below `RECOVERABLE_SCALE` in magnitude (read
+    once, at the forward), `x` is kept instead."""
+
+    @staticmethod
+    def forward(ctx, x, scale, shift):
+        output = x * scale
+        if shift is not None:
+            output = output + shift
+        recover = bool((scale.detach().abs() >= RECOVERABLE_SCALE).all())
+        ctx.recover = recover
+        ctx.save_for_backward(output if recover else x, scale, shift)
+        return output
+
+    @staticmethod
+    def backward(ctx, upstream):
+        kept, scale, shift = ctx.saved_tensors
+        x_gradient = scale_gradient = shift_gradient = None
+        if ctx.needs_input_grad[0]:
+            x_gradient = (upstream * scale).to(kept.dtype)
+        if ctx.needs_input_grad[1]:
+            x = kept
+            if ctx.recover:
+                x = (kept if shift is None else kept - shift) / scale
+            scale_gradient = (upstream * x).sum_to_size(scale.shape).to(scale.dtype)
+        if shift is not None and ctx.needs_input_grad[2]:
+            shift_gradient = upstream.sum_to_size(shift.shape).to(shift.dtype)
+        return x_gradient, scale_gradient, shift_gradient

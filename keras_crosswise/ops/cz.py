@@ -1,8 +1,12 @@
 """The c&z operand (Eq. 5-6) and its higher-order expansion (Sec. 3.1)."""
 
+import keras
 from keras import ops
 
 from keras_crosswise._tensors import as_tensors
+
+if keras.backend.backend() == "torch":  # Keras fixes its backend at import
+    from keras_crosswise.ops import _torch_ops
 
 
 def _static_last_dim(tensor, name):
@@ -43,6 +47,25 @@ def cz(c, x):
             f"got x.shape[-1]={n_x} and c.shape=({n_c},)."
         )
     return x * c
+
+
+def scale_shift(x, scale, shift=None):
+    """`x * scale + shift`, for the diagonal adapters, with `scale` and `shift`
+    (optional) broadcast against `x`.
+
+    On eager PyTorch, with a gradient, the backward keeps the output (which
+    the next layer keeps anyway) instead of `x`, and recovers `x` from it
+    (`_torch_ops.ScaleShift`): one activation less per adapted layer. JAX's
+    and TensorFlow's compiled graphs, and `torch.compile`, plan their own
+    memory: there, plain products.
+    """
+    x, scale = as_tensors(x, scale)
+    if shift is not None:
+        (shift,) = as_tensors(shift)
+    if keras.backend.backend() == "torch" and _torch_ops.keeps_output(x, scale):
+        return _torch_ops.ScaleShift.apply(x, scale, shift)
+    output = x * scale
+    return output if shift is None else output + shift
 
 
 def cz_expand(x, kernels):
