@@ -223,11 +223,13 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
     def folds(self, inputs):
         """Whether a vector on the layer's outputs is folded into its kernel
         for this call (`with_kernel`): on eager PyTorch with a gradient,
-        where the scaled kernel (what the product then keeps for the
-        backward, as keras-hub's LoRA keeps its merged kernel) is smaller
-        than the layer's outputs (what the product of outputs and vector
-        keeps). JAX's and TensorFlow's compiled graphs plan their own
-        memory; a quantized layer computes through its own call."""
+        where what the folded product keeps for the backward (the scaled
+        kernel and the inputs, as keras-hub's LoRA keeps its merged kernel
+        and the inputs) is smaller than what the vector's product keeps
+        (the outputs, `scale_shift`): a layer whose outputs are wider than
+        its inputs, on more rows than its input size. JAX's and
+        TensorFlow's compiled graphs plan their own memory; a quantized
+        layer computes through its own call."""
         if keras.backend.backend() != "torch" or self.layer.quantization_mode:
             return False
         from keras_crosswise.ops._torch_ops import keeps_output
@@ -235,7 +237,8 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         if not keeps_output(inputs, self.scale.value):
             return False
         rows = inputs.numel() // self.input_size
-        return rows * self.output_size > int(np.prod(self.layer.kernel.shape))
+        kernel = int(np.prod(self.layer.kernel.shape))
+        return rows * self.output_size > kernel + rows * self.input_size
 
     def with_kernel(self, inputs, kernel, bias):
         """The wrapped layer's product with `kernel` in place of its own,

@@ -142,7 +142,8 @@ class CZ(AdapterKind):
 
     def pre_activation(self, adapter, inputs):
         """c (W x) + b: as x (W c) + b where the adapter folds c into the
-        kernel (`DiagonalAdapter.folds`: eager PyTorch, large batches), else
+        kernel (`DiagonalAdapter.folds`: eager PyTorch, a layer wider out
+        than in, on many rows), else
         as c (W x + b) + (1 - c) b (the layer's own call gives W x + b), in
         one `scale_shift`."""
         if adapter.folds(inputs):
