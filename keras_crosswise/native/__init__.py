@@ -244,55 +244,11 @@ def _build_core():
     )
 
 
-def _build_jax():
-    _check_posix()
-    try:
-        import jax
-        import jax.ffi
-    except ImportError as error:
-        raise BuildError(f"this JAX has no `jax.ffi` ({error})") from error
+def _build_binding(name, binding, cxx_flags, link_flags, versions):
+    """Build the library `name`: `fwht.c` compiled by the C compiler, linked
+    with the C++ `binding` beside it (`cxx_flags` before the sources,
+    `link_flags` after); `versions` (the framework's) join the cache key."""
     cc, cxx = _compiler("CC", "cc"), _compiler("CXX", "c++")
-    include = jax.ffi.include_dir()
-
-    def steps(folder):
-        return [
-            [cc, *C_FLAGS, "-c", str(SOURCE / "fwht.c"), "-o", str(folder / "fwht.o")],
-            [
-                cxx,
-                "-O2",
-                "-fPIC",
-                "-std=c++17",
-                "-shared",
-                f"-I{include}",
-                str(SOURCE / "fwht_jax.cc"),
-                str(folder / "fwht.o"),
-                "-o",
-                str(folder / "lib.so"),
-            ],
-        ]
-
-    return _build(
-        "fwht_jax",
-        steps,
-        [
-            *_sources("fwht.c", "fwht_kernel.h", "fwht_jax.cc"),
-            _version(cc),
-            _version(cxx),
-            C_FLAGS,
-            jax.__version__,
-        ],
-    )
-
-
-def _build_tensorflow():
-    _check_posix()
-    try:
-        import tensorflow as tf
-    except ImportError as error:  # pragma: no cover (the TF backend has it)
-        raise BuildError(f"TensorFlow is not importable ({error})") from error
-    cc, cxx = _compiler("CC", "cc"), _compiler("CXX", "c++")
-    compile_flags = tf.sysconfig.get_compile_flags()
-    link_flags = tf.sysconfig.get_link_flags()
 
     def steps(folder):
         return [
@@ -302,9 +258,8 @@ def _build_tensorflow():
                 "-O2",
                 "-fPIC",
                 "-shared",
-                "-w",  # TensorFlow's headers warn by the hundred
-                *compile_flags,
-                str(SOURCE / "fwht_tf.cc"),
+                *cxx_flags,
+                str(SOURCE / binding),
                 str(folder / "fwht.o"),
                 "-o",
                 str(folder / "lib.so"),
@@ -313,17 +268,44 @@ def _build_tensorflow():
         ]
 
     return _build(
-        "fwht_tf",
+        name,
         steps,
         [
-            *_sources("fwht.c", "fwht_kernel.h", "fwht_tf.cc"),
+            *_sources("fwht.c", "fwht_kernel.h", binding),
             _version(cc),
             _version(cxx),
             C_FLAGS,
-            compile_flags,
+            cxx_flags,
             link_flags,
-            tf.__version__,
+            *versions,
         ],
+    )
+
+
+def _build_jax():
+    _check_posix()
+    try:
+        import jax
+        import jax.ffi
+    except ImportError as error:
+        raise BuildError(f"this JAX has no `jax.ffi` ({error})") from error
+    flags = ["-std=c++17", f"-I{jax.ffi.include_dir()}"]
+    return _build_binding("fwht_jax", "fwht_jax.cc", flags, [], [jax.__version__])
+
+
+def _build_tensorflow():
+    _check_posix()
+    try:
+        import tensorflow as tf
+    except ImportError as error:  # pragma: no cover (the TF backend has it)
+        raise BuildError(f"TensorFlow is not importable ({error})") from error
+    # TensorFlow's headers warn by the hundred: `-w`.
+    return _build_binding(
+        "fwht_tf",
+        "fwht_tf.cc",
+        ["-w", *tf.sysconfig.get_compile_flags()],
+        tf.sysconfig.get_link_flags(),
+        [tf.__version__],
     )
 
 
