@@ -314,3 +314,22 @@ def test_adapter_memory_quick(tmp_path):
     assert tiny["lora4"]["peak_train_over_lora4"] == 1.0
     assert tiny["cz_bias"]["step_over_lora4"] > 0
     assert "| tiny | cz_bias |" in output
+
+
+@runs_on("torch", "the native kernel's eager PyTorch path")
+def test_fwht_large_n_quick(tmp_path):
+    output = run_script("benchmarks/fwht_large_n.py", "--quick", "--out", tmp_path)
+    results = json.loads((tmp_path / "fwht_large_n_torch.json").read_text())
+    assert results["backend"] == "torch"
+    times = results["seconds"]["1024"]
+    assert set(times) == {
+        "x * c",
+        "x * c, out=",
+        "fwht",
+        "kernel into a reused buffer",
+        "kernel in place",
+        "torch.empty",
+        "torch.empty, written once",
+    }
+    assert all(seconds > 0 for seconds in times.values())
+    assert "n = 1024, batch 8" in output
