@@ -5,8 +5,8 @@ float32 input: `x * c` (an elementwise multiply, the memory floor), the
 layer's forward (jit-compiled on JAX and TensorFlow, eager with no gradient
 on PyTorch, as `predict` runs it), and a `Dense(width)` forward; for each
 `fwht` path the backend has on this device: the native kernel where it is
-built (`method="auto"` on a CPU; on TensorFlow an eager call, as XLA
-compiles no custom op) and the `keras.ops` path (`KERAS_CROSSWISE_NATIVE=0`
+built (`method="auto"` on a CPU; on TensorFlow `predict_on_batch` without XLA,
+as XLA compiles no custom op) and the `keras.ops` path (`KERAS_CROSSWISE_NATIVE=0`
 in a second process would give the same).
 Writes docs/benchmarks/fastfood_forward_<backend>.json.
 
@@ -30,8 +30,11 @@ from harness.timing import compile_function, interleaved_medians, random_inputs
 def forward(model, native_route=False):
     if keras.backend.backend() == "tensorflow" and native_route:
         # The kernel serves eager calls and Keras's own step functions, not
-        # XLA nor a tf.function of ours (it might be saved): eager.
-        return lambda x: model(x, training=False)
+        # XLA nor a tf.function of ours (it might be saved): Keras's predict
+        # step, without XLA (its output copied to NumPy, about 0.5 ms at
+        # 256 x 4096). An eager call pays TensorFlow's per-op dispatch.
+        model.compile(jit_compile=False)
+        return model.predict_on_batch
     if keras.backend.backend() == "torch":
         import torch
 
