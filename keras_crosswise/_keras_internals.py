@@ -15,7 +15,7 @@ KERAS_STEP_FUNCTIONS = frozenset(
         "one_step_on_data_distributed",
         "multi_step_on_iterator",
         "multi_step_on_data",
-        "one_step_on_iterator",  # Keras 3.4 to 3.8
+        "one_step_on_iterator",  # earlier Keras 3 releases
     )
 )
 
