@@ -13,10 +13,10 @@ the training steps (before the merge, which LoRA has not: what the issue's
 comparison is about) and at its peak over the whole run, on PyTorch the
 bytes autograd keeps for one step's backward (`saved_for_backward_bytes`:
 exact, where resident memory varies by hundreds of MiB between identical
-processes), the median step
-time of steps 2-4, the trainable parameters and merge time, and each
-method's training peak and step time over keras-hub LoRA r4's of the same
-run. Run each backend alone (nothing else on the machine) for step times.
+processes), the median step time of steps 2-4, the trainable parameters and
+merge time, and each method's training peak and step time over keras-hub
+LoRA r4's of the same run. Run each backend alone (nothing else on the
+machine) for step times.
 
     KERAS_BACKEND=jax python benchmarks/adapter_memory.py
     python benchmarks/adapter_memory.py --quick --out /tmp/x   # a tiny config

@@ -24,7 +24,12 @@ from keras_crosswise.layers import FastfoodDense
 from keras_crosswise.ops import hadamard
 
 from harness.results import add_output_arguments, write_json
-from harness.timing import compile_function, interleaved_medians, random_inputs
+from harness.timing import (
+    compile_function,
+    interleaved_medians,
+    random_inputs,
+    without_native,
+)
 
 
 def forward(model, native_route=False):
@@ -60,10 +65,7 @@ def measure(width, batch, repeats):
     with native.disabled():
         portable = forward(fastfood)  # traced on its first call, inside the patch
 
-    def portable_call():
-        with native.disabled():  # PyTorch's eager calls decide per call
-            return portable(x)
-
+    portable_call = without_native(lambda: portable(x))
     candidates["FastfoodDense, keras.ops"] = portable_call
     # The two paths time one layer: their outputs agree (largest relative
     # difference), or the comparison means nothing.

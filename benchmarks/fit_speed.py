@@ -31,7 +31,7 @@ from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 from harness.baselines import dense_fourier_features
 from harness.results import add_output_arguments, markdown_table, write_json
-from harness.timing import interleaved_measures, random_inputs
+from harness.timing import interleaved_measures, random_inputs, without_native
 
 
 class ScaleShift(keras.layers.Layer):
@@ -119,14 +119,6 @@ def regression_data(width, batch, steps):
 
 
 PORTABLE = "FastfoodDense keras.ops"
-
-
-def without_native(measure):
-    def measured():
-        with native.disabled():
-            return measure()
-
-    return measured
 
 
 def time_layers(width, batch, steps, repeats, names):

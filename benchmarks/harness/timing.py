@@ -6,6 +6,20 @@ import time
 import keras
 import numpy as np
 
+from keras_crosswise import native
+
+
+def without_native(thunk):
+    """`thunk` run inside `native.disabled()` at every call: the portable
+    `keras.ops` path (PyTorch's eager calls decide per call; a compiled
+    function keeps the path it was traced with)."""
+
+    def called():
+        with native.disabled():
+            return thunk()
+
+    return called
+
 
 def compile_function(fn, xla=True):
     """`fn` jit-compiled where the backend has a cheap compiler (TF, JAX); on

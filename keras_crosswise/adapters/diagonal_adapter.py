@@ -221,8 +221,8 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         return values.reshape([sizes[a] if a in own else 1 for a in kernel_spec])
 
     def folds(self, inputs):
-        """Whether a vector on the layer's outputs is folded into its kernel
-        for this call (`with_kernel`): on eager PyTorch with a gradient,
+        """Whether the adapter's `scale` on the layer's outputs is folded into
+        its kernel for this call (`folded`): on eager PyTorch with a gradient,
         where what the folded product keeps for the backward (the scaled
         kernel and the inputs, as keras-hub's LoRA keeps its merged kernel
         and the inputs) is smaller than what the vector's product keeps
@@ -240,9 +240,13 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         kernel = int(np.prod(self.layer.kernel.shape))
         return rows * self.output_size > kernel + rows * self.input_size
 
-    def with_kernel(self, inputs, kernel, bias):
-        """The wrapped layer's product with `kernel` in place of its own,
-        plus `bias` (or `None`), before the activation."""
+    def folded(self, inputs, bias):
+        """The wrapped layer's product with its kernel times `scale` (the
+        vector folded into the kernel's output axes), plus `bias` (or
+        `None`), before the activation."""
+        kernel = self.layer.kernel * self.scale_in_kernel_layout(
+            self.scale.value, ops.einsum
+        )
         if isinstance(self.layer, keras.layers.EinsumDense):
             outputs = ops.einsum(self.layer.equation, inputs, kernel)
         else:

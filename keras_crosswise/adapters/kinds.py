@@ -143,14 +143,10 @@ class CZ(AdapterKind):
     def pre_activation(self, adapter, inputs):
         """c (W x) + b: as x (W c) + b where the adapter folds c into the
         kernel (`DiagonalAdapter.folds`: eager PyTorch, a layer wider out
-        than in, on many rows), else
-        as c (W x + b) + (1 - c) b (the layer's own call gives W x + b), in
-        one `scale_shift`."""
+        than in, on many rows), else as c (W x + b) + (1 - c) b (the layer's
+        own call gives W x + b), in one `scale_shift`."""
         if adapter.folds(inputs):
-            kernel = adapter.layer.kernel * adapter.scale_in_kernel_layout(
-                adapter.scale.value, ops.einsum
-            )
-            return adapter.with_kernel(inputs, kernel, self.bias_after(adapter))
+            return adapter.folded(inputs, self.bias_after(adapter))
         return scale_shift(adapter.layer(inputs), adapter.scale, self.shift(adapter))
 
     def bias_after(self, adapter):
@@ -236,12 +232,10 @@ class IA3(AdapterKind):
             return adapter.activation(adapter.layer(scale_shift(inputs, adapter.scale)))
         if _is_linear(adapter.activation) and adapter.folds(inputs):
             # l (W x + b) = x (W l) + l b, as CZ folds c.
-            scale = adapter.scale
-            kernel = adapter.layer.kernel * adapter.scale_in_kernel_layout(
-                scale.value, ops.einsum
+            bias = adapter.layer.bias
+            return adapter.folded(
+                inputs, None if bias is None else bias * adapter.scale
             )
-            bias = None if adapter.layer.bias is None else adapter.layer.bias * scale
-            return adapter.with_kernel(inputs, kernel, bias)
         return scale_shift(adapter.activation(adapter.layer(inputs)), adapter.scale)
 
     def merged(self, adapter, kernel, bias):

@@ -472,8 +472,7 @@ def transform_for(x, asked=False):
     where it does not apply: inside `disabled()`, not built, not on a CPU,
     or while a model is exported. On TensorFlow, outside XLA, eagerly and in
     Keras's trainer graphs, or in any graph where the caller `asked` for
-    the kernel (`_tensorflow.serves_this_trace`). On
-    JAX, jax2onnx and
+    the kernel (`_tensorflow.serves_this_trace`). On JAX, jax2onnx and
     symbolic sizes (a shape-polymorphic export) take the `keras.ops` path
     here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
     (`_jax`); on PyTorch, `torch.jit` and `torch.export` take it, and

@@ -67,9 +67,9 @@ def keeps_output(x, scale):
 
 class ScaleShift(torch.autograd.Function):
     """`x * scale + shift` (`shift` may be `None`; both broadcast against `x`)
-    whose backward keeps the output instead of `x`: the layer that takes the
-    output keeps it for its own backward anyway, so the product costs no
-    memory of its own. `x` is recovered as `(output - shift) / scale`; where
+    whose backward keeps the output instead of `x`: where the next op keeps
+    the output for its own backward, the product costs no memory of its
+    own. `x` is recovered as `(output - shift) / scale`; where
     some entry of `scale` is below `RECOVERABLE_SCALE` in magnitude (read
     once, at the forward), `x` is kept instead."""
 

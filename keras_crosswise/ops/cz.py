@@ -53,11 +53,13 @@ def scale_shift(x, scale, shift=None):
     """`x * scale + shift`, for the diagonal adapters, with `scale` and `shift`
     (optional) broadcast against `x`.
 
-    On eager PyTorch, with a gradient, the backward keeps the output (which
-    the next layer keeps anyway) instead of `x`, and recovers `x` from it
-    (`_torch_ops.ScaleShift`): one activation less per adapted layer. JAX's
-    and TensorFlow's compiled graphs, and `torch.compile`, plan their own
-    memory: there, plain products.
+    On eager PyTorch, with a gradient, the backward keeps the output instead
+    of `x`, and recovers `x` from it (`_torch_ops.ScaleShift`): one
+    activation less where the next op keeps the output for its own backward
+    (a product with a learned operand, an activation that keeps its
+    output), the same where it does not (keras-hub's attention keeps
+    transposed copies). JAX's and TensorFlow's compiled graphs, and
+    `torch.compile`, plan their own memory: there, plain products.
     """
     x, scale = as_tensors(x, scale)
     if shift is not None:
