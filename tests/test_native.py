@@ -293,7 +293,8 @@ def test_tensorflow_op_where_nothing_is_saved_keras_ops_elsewhere(rng):
         np.testing.assert_allclose(
             function(x).numpy(), expected, rtol=1e-5, atol=1e-4, err_msg=name
         )
-    assert isinstance(czops.fwht(x), tf.Tensor)  # eager: the op, checked above
+    # Eager calls take the op: test_disabled_takes_the_keras_ops_path_in_its_block.
+    assert isinstance(czops.fwht(x), tf.Tensor)
     with pytest.raises(ValueError, match=r"`method='native'`.*XLA"):
         tf.function(lambda v: czops.fwht(v, method="native"), jit_compile=True)(x)
 
@@ -302,8 +303,10 @@ def test_tensorflow_op_where_nothing_is_saved_keras_ops_elsewhere(rng):
 def test_tensorflow_fit_runs_the_op_and_exports_without_it(rng, tmp_path, monkeypatch):
     """Keras's `fit` and `predict` graphs (no XLA on a CPU by default) run
     the op; `jit_compile=True` does not; and the SavedModels of
-    `model.export` and `tf.saved_model.save`, written after `fit`, load in
-    a process that never loads the op and give `predict`'s numbers."""
+    `model.export`, `tf.saved_model.save` and a concrete function of the
+    user's (saved as traced, not traced again as `save` does), written
+    after `fit`, load in a process that never loads the op and give
+    `predict`'s numbers."""
     import tensorflow as tf
 
     from keras_crosswise.native import _tensorflow
@@ -335,11 +338,17 @@ def test_tensorflow_fit_runs_the_op_and_exports_without_it(rng, tmp_path, monkey
     predicted = model.predict(x, verbose=0)
     model.export(tmp_path / "exported", verbose=False)
     tf.saved_model.save(model, str(tmp_path / "saved"))
+    holder = tf.Module()
+    holder.model = model
+    serve = tf.function(lambda v: model(v, training=False)).get_concrete_function(
+        tf.TensorSpec((None, 40), tf.float32)
+    )
+    tf.saved_model.save(holder, str(tmp_path / "concrete"), signatures=serve)
     np.save(tmp_path / "x.npy", x)
     script = (
         "import sys, numpy as np, tensorflow as tf\n"
         "x = np.load(sys.argv[1] + '/x.npy')\n"
-        "for name in ('exported', 'saved'):\n"
+        "for name in ('exported', 'saved', 'concrete'):\n"
         "    loaded = tf.saved_model.load(sys.argv[1] + '/' + name)\n"
         "    call = loaded.serve if name == 'exported' else loaded.signatures"
         "['serving_default']\n"
@@ -351,7 +360,7 @@ def test_tensorflow_fit_runs_the_op_and_exports_without_it(rng, tmp_path, monkey
     result = run_python(["-c", script, tmp_path], "tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("False")
-    for name in ("exported", "saved"):
+    for name in ("exported", "saved", "concrete"):
         loaded = np.load(tmp_path / f"{name}.npy")
         assert np.abs(loaded - predicted).max() / np.abs(predicted).max() < 1e-5
 
