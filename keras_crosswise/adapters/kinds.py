@@ -308,7 +308,9 @@ class Fastfood(AdapterKind):
         FastfoodDense (H H = n I, twice)."""
         n = adapter.padded_dim
         normalization = float(np.sqrt(n / adapter.input_size) / n)
-        return fastfood_projection(adapter, flat * adapter.input_scale) * normalization
+        return fastfood_projection(
+            adapter, flat, normalization, input_scale=adapter.input_scale
+        )
 
     def fixed_weights(self, adapter):
         return [adapter.signs, adapter.gaussian]

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_crosswise import native
-from keras_crosswise._tensors import working_dtype
+from keras_crosswise._tensors import as_tensors, working_dtype
 from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
@@ -87,16 +87,39 @@ def build_fastfood(
     return padded
 
 
-def fastfood_projection(layer, inputs, factor=1.0):
+def fastfood_projection(layer, inputs, factor=1.0, bias=None, input_scale=None):
     """`layer`'s `S H G Pi H B x` of shape `(..., outputs)`: the input
     zero-padded to n, the blocks' outputs concatenated and trimmed. Computed
     in float32 (float64 for a float64 layer). `factor` (a scalar, or a
     scalar tensor) multiplies S before S multiplies the rows: one pass over
-    the outputs fewer than multiplying them after."""
-    x = pad_to_power_of_two(ops.cast(inputs, working_dtype(layer.compute_dtype)))
-    mixed = fastfood(x, layer.signs, layer.permutation, layer.gaussian)
-    scale = ops.cast(layer.row_scale, mixed.dtype) * factor
-    return mixed[..., : layer.fastfood_outputs] * scale
+    the outputs fewer than multiplying them after. `bias` (`(outputs,)`, or
+    `None`) is added in the same pass. `input_scale` (`(input_dim,)`, or
+    `None`), a diagonal on the input, is folded into B: no scaled copy of
+    the input is made, nor kept for the backward.
+
+    Where the native kernel serves the input (`native.fastfood_for`: a CPU
+    under JAX or PyTorch, not while exporting), the whole product, bias
+    included, is one kernel call forward and one backward, which keeps no
+    activation; elsewhere it is `ops.fastfood` and elementwise ops."""
+    x = ops.cast(inputs, working_dtype(layer.compute_dtype))
+    scale = ops.cast(layer.row_scale, x.dtype) * factor
+    signs = layer.signs
+    if input_scale is not None:
+        signs = signs * pad_to_power_of_two(ops.cast(input_scale, signs.dtype))
+    fused = None if isinstance(x, keras.KerasTensor) else native.fastfood_for(x)
+    if fused is not None:
+        signs, permutation, gaussian = as_tensors(
+            signs, layer.permutation, layer.gaussian
+        )
+        signs, gaussian = (
+            t if t.dtype == x.dtype else ops.cast(t, x.dtype) for t in (signs, gaussian)
+        )
+        if bias is None:
+            bias = ops.zeros_like(scale)
+        return fused(x, signs, permutation, gaussian, scale, ops.cast(bias, x.dtype))
+    mixed = fastfood(pad_to_power_of_two(x), signs, layer.permutation, layer.gaussian)
+    outputs = mixed[..., : layer.fastfood_outputs] * scale
+    return outputs if bias is None else outputs + ops.cast(bias, outputs.dtype)
 
 
 def check_loaded_permutation(layer):
@@ -124,10 +147,11 @@ class FastfoodProjection:
     corrupted or edited file would otherwise gather out of range (an opaque
     backend error, or NaN on JAX) or silently compute a wrong product.
 
-    The transforms run `fwht(method="auto")`: the native kernel on a CPU
-    under JAX and PyTorch (`keras_crosswise.native`), which `build` loads so
-    that no compiled call builds it, and the `keras.ops` path elsewhere and
-    in every export.
+    On a CPU under JAX and PyTorch the whole product, S and bias included,
+    is one call of the native kernel each way (`native.fastfood_for`), which
+    `build` loads so that no compiled call builds it; elsewhere (TensorFlow,
+    GPUs, every export) it is `ops.fastfood`, whose transforms run
+    `fwht(method="auto")`.
     """
 
     def build_fastfood(self, *args, **kwargs):
@@ -194,9 +218,9 @@ class FastfoodProjection:
             scale_name=scale_name,
         )
 
-    def fastfood_projection(self, inputs, factor=1.0):
-        """`fastfood_projection(self, inputs, factor)`."""
-        return fastfood_projection(self, inputs, factor)
+    def fastfood_projection(self, inputs, factor=1.0, bias=None, input_scale=None):
+        """`fastfood_projection(self, inputs, factor, bias, input_scale)`."""
+        return fastfood_projection(self, inputs, factor, bias, input_scale)
 
     def load_own_variables(self, store):
         super().load_own_variables(store)

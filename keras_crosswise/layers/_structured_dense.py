@@ -52,6 +52,13 @@ class StructuredDense(keras.layers.Layer):
     def linear(self, inputs):
         raise NotImplementedError
 
+    def affine(self, inputs):
+        """`W_hat x + bias` in the compute dtype (a subclass may fuse them)."""
+        outputs = ops.cast(self.linear(inputs), self.compute_dtype)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return outputs
+
     def build(self, input_shape):
         self.input_dim = check_feature_axis(type(self).__name__, input_shape)
         self.build_kernel(self.input_dim)  # W_hat's weights first: saved order
@@ -71,9 +78,7 @@ class StructuredDense(keras.layers.Layer):
         if not keras.backend.is_float_dtype(inputs.dtype):
             # Integers and bools, as Dense takes them (TensorFlow adds no bool).
             inputs = ops.cast(inputs, self.compute_dtype)
-        outputs = ops.cast(self.linear(inputs), self.compute_dtype)
-        if self.bias is not None:
-            outputs = outputs + self.bias
+        outputs = self.affine(inputs)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise._tensors import working_dtype
 from keras_crosswise._validation import MAX_FEATURES, check_seed
 from keras_crosswise.layers._fastfood_projection import (
     FastfoodProjection,
@@ -174,6 +175,15 @@ class FastfoodDense(FastfoodProjection, StructuredDense):
         """S H G Pi H B x, without bias and activation, in float32 (float64
         for a float64 layer)."""
         return self.fastfood_projection(inputs, self.normalization)
+
+    def affine(self, inputs):
+        """S H G Pi H B x + bias; in one pass where the layer computes in its
+        working dtype (float32, float64; not under mixed precision, whose bias
+        is added in float16 after the cast)."""
+        dtype = keras.backend.standardize_dtype(self.compute_dtype)
+        if self.bias is None or working_dtype(dtype) != dtype:
+            return super().affine(inputs)
+        return self.fastfood_projection(inputs, self.normalization, bias=self.bias)
 
     @classmethod
     def from_dense(cls, dense, seed=None):

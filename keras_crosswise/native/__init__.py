@@ -4,7 +4,9 @@
 variants chosen at run time, a portable one elsewhere) on CPU: under JAX
 through XLA's FFI, under PyTorch through a `torch.library` custom op, and
 under TensorFlow through an op loaded with `tf.load_op_library` (eagerly and
-in the graphs of Keras's `fit`, `evaluate` and `predict`; not under XLA). It
+in the graphs of Keras's `fit`, `evaluate` and `predict`; not under XLA).
+On JAX and PyTorch the Fastfood layers' whole product, with its gradient,
+is one kernel call each way too (`fastfood_for`). It
 is compiled from the package's own source by the machine's C/C++ compiler
 the first time it is needed, into a cache folder, and reused after. Where it
 cannot be built (no compiler, an unsupported platform, a JAX without
@@ -337,6 +339,14 @@ def _open(path):
             ctypes.c_int64,
         ]
         step.restype = ctypes.c_int
+        # (x, y, rows, d, n, blocks, outputs, signs, perm, gaussian, scale,
+        # bias) -> status; the backward: (x, g, rows, d, n, blocks, outputs,
+        # signs, perm, gaussian, scale, dx, dsigns, dgaussian, dscale, dbias)
+        forward = getattr(library, f"crosswise_fastfood_forward_{suffix}")
+        forward.argtypes = [*sizes, *[ctypes.c_int64] * 3, *[ctypes.c_void_p] * 5]
+        backward = getattr(library, f"crosswise_fastfood_backward_{suffix}")
+        backward.argtypes = [*sizes, *[ctypes.c_int64] * 3, *[ctypes.c_void_p] * 9]
+        forward.restype = backward.restype = ctypes.c_int
     library.crosswise_fwht_level_name.restype = ctypes.c_char_p
     library.crosswise_fwht_select(_isa_wanted())
     return library
@@ -477,6 +487,27 @@ def transform_for(x, asked=False):
     here, and `jax.export` (jax2tf) lowers the kernel's primitive to it
     (`_jax`); on PyTorch, `torch.jit` and `torch.export` take it, and
     `torch.compile` keeps the native op."""
+    binding = _binding_for(x, asked)
+    return None if binding is None else binding.fwht
+
+
+def fastfood_for(x):
+    """The native fused Fastfood product `(x, signs, permutation, gaussian,
+    scale, bias) -> scale * (H G Pi H B x)[..., :outputs] + bias` (x of
+    `d <= n` features, zero-padded; one float dtype; gradients by the kernel
+    too) for the tensor `x`, or `None` where `transform_for(x)` would be, and
+    on TensorFlow (its op is the transform alone)."""
+    if keras.backend.backend() == "tensorflow":
+        return None
+    if keras.backend.standardize_dtype(x.dtype) not in ("float32", "float64"):
+        return None  # the kernel's types; the keras.ops path takes the rest
+    binding = _binding_for(x)
+    return None if binding is None else binding.fastfood
+
+
+def _binding_for(x, asked=False):
+    """The backend's binding module where it serves `x` now (`transform_for`
+    says when), else `None`."""
     if not in_use():
         return None
     backend = keras.backend.backend()
@@ -487,7 +518,7 @@ def transform_for(x, asked=False):
             return None
         from keras_crosswise.native import _jax
 
-        return None if jax2onnx_converting() else _jax.fwht
+        return None if jax2onnx_converting() else _jax
     if backend == "torch":
         import torch
 
@@ -495,14 +526,13 @@ def transform_for(x, asked=False):
             return None
         if torch.compiler.is_exporting():
             return None
-        binding = torch_binding()
-        return None if binding is None else binding.fwht
+        return torch_binding()
     if backend == "tensorflow":
         if device_kind() != "cpu" or tensorflow_library().library is None:
             return None
         from keras_crosswise.native import _tensorflow
 
-        return _tensorflow.fwht if _tensorflow.serves_this_trace(asked) else None
+        return _tensorflow if _tensorflow.serves_this_trace(asked) else None
     return None
 
 

@@ -1,12 +1,18 @@
 """The native kernel in PyTorch: a `torch.library` custom op (CPU) with
 autograd and a fake implementation, so `torch.compile(fullgraph=True)`
 captures it as one node. Eager calls that need no gradient skip the
-dispatcher and call the kernel directly (tens of microseconds less)."""
+dispatcher and call the kernel directly (tens of microseconds less).
+
+The whole Fastfood product `S H G Pi H B x + bias` is a second op,
+`keras_crosswise::fastfood`, one kernel call forward and one backward (a
+third op, `keras_crosswise::fastfood_backward`, which recomputes the forward
+row by row: the op keeps only its inputs for the backward)."""
 
 import torch
 
-_op = None
+_op = _fastfood_op = None
 _kernels = {}
+_fastfood_kernels = {}  # dtype -> (forward, backward)
 
 
 def op():
@@ -117,8 +123,113 @@ def fastfood_step(*tensors):
     )
 
 
+def _fastfood_sizes(x, signs, permutation, gaussian, scale, bias):
+    """`(kernels, rows, d, n, blocks, outputs)` of a fused Fastfood call,
+    every size checked before the kernel reads memory (a ValueError naming
+    the argument); the tensors must be contiguous CPU tensors of x's dtype
+    (int32 for the permutation), as `fastfood_run` makes them."""
+    kernels = _fastfood_kernels.get(x.dtype)
+    if kernels is None:
+        raise ValueError(
+            f"keras_crosswise::fastfood takes float32 or float64; got {x.dtype}."
+        )
+    if signs.dim() != 2:
+        raise ValueError(
+            "keras_crosswise::fastfood: `signs` must have shape (blocks, n); "
+            f"got {tuple(signs.shape)}."
+        )
+    blocks, n = signs.shape
+    d, outputs = x.shape[-1], scale.shape[-1]
+    for name, table, shape in (
+        ("permutation", permutation, (blocks, n)),
+        ("gaussian", gaussian, (blocks, n)),
+        ("scale", scale, (outputs,)),
+        ("bias", bias, (outputs,)),
+    ):
+        if tuple(table.shape) != shape:
+            raise ValueError(
+                f"keras_crosswise::fastfood: `{name}` must have shape {shape}; "
+                f"got {tuple(table.shape)}."
+            )
+    if x.dim() == 0 or not 0 < d <= n or not (blocks - 1) * n < outputs <= blocks * n:
+        raise ValueError(
+            f"keras_crosswise::fastfood: `x`'s last axis ({d} of shape "
+            f"{tuple(x.shape)}) must be in 1..n = {n}, and `scale`'s length "
+            f"({outputs}) in {(blocks - 1) * n + 1}..{blocks * n}."
+        )
+    return kernels, x.numel() // d, d, n, blocks, outputs
+
+
+def _ready(dtype, *tensors):
+    return [t.detach().to(dtype).contiguous() for t in tensors]
+
+
+def _fastfood_status(status, n):
+    if status == -2:
+        raise ValueError(
+            "keras_crosswise::fastfood: each row of `permutation` must be a "
+            f"permutation of 0..{n - 1}."
+        )
+    if status == -3:
+        raise MemoryError("keras_crosswise::fastfood: no memory for two rows")
+    if status != 0:
+        raise ValueError(f"keras_crosswise::fastfood: bad sizes (n = {n}).")
+
+
+def fastfood_run(x, signs, permutation, gaussian, scale, bias):
+    """`scale * (H G Pi H B x)[..., :outputs] + bias` over the last axis of
+    a float32/float64 CPU tensor `x` (`d <= n` features, zero-padded), block
+    after block, computed now (no autograd). `signs`, `permutation`,
+    `gaussian`: `(blocks, n)`; `scale`, `bias`: `(outputs,)`."""
+    x = x.detach().contiguous()
+    out = x.new_empty((*x.shape[:-1], scale.shape[-1]))
+    _call(0, x, out, (signs, permutation, gaussian, scale, bias), [])
+    return out
+
+
+def fastfood_backward_run(x, upstream, signs, permutation, gaussian, scale):
+    """The gradients `(x, signs, gaussian, scale, bias)` of `fastfood_run`'s
+    output against `upstream`, computed now."""
+    x = x.detach().contiguous()
+    if tuple(upstream.shape) != (*x.shape[:-1], scale.shape[-1]):
+        raise ValueError(
+            "keras_crosswise::fastfood_backward: the upstream gradient must have "
+            f"shape {(*x.shape[:-1], scale.shape[-1])}; got {tuple(upstream.shape)}."
+        )
+    (upstream,) = _ready(x.dtype, upstream)
+    grads = [x.new_empty(t.shape) for t in (x, signs, gaussian, scale, scale)]
+    _call(1, x, upstream, (signs, permutation, gaussian, scale), grads)
+    return grads
+
+
+def _call(direction, x, second, tables, results):
+    """Kernel `direction` (0 forward, 1 backward) on `(x, second, sizes,
+    *tables, *results)`: the sizes checked, the tables made contiguous in
+    x's dtype (the permutation int32)."""
+    signs, permutation, gaussian, scale, *bias = tables
+    sizes = _fastfood_sizes(x, signs, permutation, gaussian, scale, *(bias or [scale]))
+    kernels, rows, d, n, blocks, outputs = sizes
+    signs, gaussian, scale, *bias = _ready(x.dtype, signs, gaussian, scale, *bias)
+    (permutation,) = _ready(torch.int32, permutation)
+    pointers = [t.data_ptr() for t in (signs, permutation, gaussian, scale, *bias)]
+    status = kernels[direction](
+        x.data_ptr(), second.data_ptr(), rows, d, n, blocks, outputs,
+        *pointers, *(t.data_ptr() for t in results),
+    )  # fmt: skip
+    _fastfood_status(status, n)
+
+
+def fastfood(x, signs, permutation, gaussian, scale, bias):
+    """`fastfood_run` for `ops.fastfood`'s fused path: the op where autograd
+    or torch.compile needs it, else the kernel directly."""
+    if runs_directly(x, signs, gaussian, scale, bias):
+        return fastfood_run(x, signs, permutation, gaussian, scale, bias)
+    return _fastfood_op(x, signs, permutation, gaussian, scale, bias)
+
+
 def register(library):
-    """Define `keras_crosswise::fwht` on the library's kernels (once)."""
+    """Define `keras_crosswise::fwht` and `keras_crosswise::fastfood` on the
+    library's kernels (once)."""
     global _op
     if _op is not None:
         return _op
@@ -128,6 +239,19 @@ def register(library):
             torch.float64: library.crosswise_fastfood_step_f64,
         }
     )
+    _fastfood_kernels.update(
+        {
+            torch.float32: (
+                library.crosswise_fastfood_forward_f32,
+                library.crosswise_fastfood_backward_f32,
+            ),
+            torch.float64: (
+                library.crosswise_fastfood_forward_f64,
+                library.crosswise_fastfood_backward_f64,
+            ),
+        }
+    )
+    _register_fastfood()
 
     @torch.library.custom_op(
         "keras_crosswise::fwht", mutates_args=(), device_types="cpu"
@@ -150,3 +274,66 @@ def register(library):
     transform.register_autograd(backward, setup_context=setup_context)
     _op = transform
     return _op
+
+
+def _register_fastfood():
+    global _fastfood_op
+
+    @torch.library.custom_op(
+        "keras_crosswise::fastfood_backward", mutates_args=(), device_types="cpu"
+    )
+    def backward_op(
+        x: torch.Tensor,
+        upstream: torch.Tensor,
+        signs: torch.Tensor,
+        permutation: torch.Tensor,
+        gaussian: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> list[torch.Tensor]:
+        """The gradients `[x, signs, gaussian, scale, bias]` of
+        `keras_crosswise::fastfood` against `upstream`."""
+        return fastfood_backward_run(x, upstream, signs, permutation, gaussian, scale)
+
+    @backward_op.register_fake
+    def _(x, upstream, signs, permutation, gaussian, scale):
+        return [
+            torch.empty_like(x),
+            torch.empty_like(signs, dtype=x.dtype),
+            torch.empty_like(gaussian, dtype=x.dtype),
+            torch.empty_like(scale, dtype=x.dtype),
+            torch.empty_like(scale, dtype=x.dtype),
+        ]
+
+    @torch.library.custom_op(
+        "keras_crosswise::fastfood", mutates_args=(), device_types="cpu"
+    )
+    def forward_op(
+        x: torch.Tensor,
+        signs: torch.Tensor,
+        permutation: torch.Tensor,
+        gaussian: torch.Tensor,
+        scale: torch.Tensor,
+        bias: torch.Tensor,
+    ) -> torch.Tensor:
+        """`scale * (H G Pi H B x)[..., :outputs] + bias`, block after block."""
+        return fastfood_run(x, signs, permutation, gaussian, scale, bias)
+
+    @forward_op.register_fake
+    def _(x, signs, permutation, gaussian, scale, bias):
+        return x.new_empty((*x.shape[:-1], scale.shape[-1]))
+
+    def setup_context(ctx, inputs, output):
+        # The inputs only: the backward recomputes the rest, row by row.
+        x, signs, permutation, gaussian, scale, bias = inputs
+        ctx.save_for_backward(x, signs, permutation, gaussian, scale)
+        ctx.dtypes = [t.dtype for t in (x, signs, gaussian, scale, bias)]
+
+    def backward(ctx, upstream):
+        x, signs, permutation, gaussian, scale = ctx.saved_tensors
+        grads = backward_op(x, upstream, signs, permutation, gaussian, scale)
+        grads = [g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+        dx, dsigns, dgaussian, dscale, dbias = grads
+        return dx, dsigns, None, dgaussian, dscale, dbias
+
+    forward_op.register_autograd(backward, setup_context=setup_context)
+    _fastfood_op = forward_op

@@ -81,6 +81,14 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     )
     if symbolic is not None:
         return symbolic
+    fused = native.fastfood_for(x) if method in ("auto", "native") else None
+    if fused is not None:
+        # The whole product in one kernel call each way, S = 1 and no bias.
+        def filled(value):
+            make = functools.partial(np.full, blocks * n, value)
+            return cached_constant(("filled", value, blocks * n), make, x.dtype, x)
+
+        return fused(x, signs, permutation, gaussian, filled(1.0), filled(0.0))
     if _gathers_columns():
         # The same steps in torch calls: each Keras op costs tens of
         # microseconds of dispatch in eager PyTorch, a third of a
