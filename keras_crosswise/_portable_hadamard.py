@@ -14,6 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise import _backends
+from keras_crosswise._backends import device_kind
 from keras_crosswise._tensors import cached_constant, static_size
 from keras_crosswise._validation import MAX_WEIGHT_ELEMENTS, check_positive_int
 
@@ -73,14 +75,8 @@ def _hadamard_constant(n, like):
 
 
 def transform(x, n, method, max_factor=MAX_FACTOR):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        # JAX multiplies float32 in TF32 on recent GPUs by default (10-bit
-        # mantissas: errors of 1e-3); H is exact, so its products must be too.
-        with jax.default_matmul_precision("float32"):
-            return _transform_rows(x, n, method, max_factor)
-    return _transform_rows(x, n, method, max_factor)
+    with _backends.exact_matmul():  # H is exact, so its products must be too
+        return _transform_rows(x, n, method, max_factor)
 
 
 def _transform_rows(x, n, method, max_factor):
@@ -91,7 +87,7 @@ def _transform_rows(x, n, method, max_factor):
     """
     if method == "matmul" or (method == "kronecker" and n <= max_factor):
         # One Kronecker factor is the matrix itself: the same product.
-        return _matmul(x, _hadamard_constant(n, x))
+        return _backends.matmul(x, _hadamard_constant(n, x))
     leading = tuple(ops.shape(x)[:-1])
     if method == "butterfly":
         half = 1
@@ -110,47 +106,9 @@ def _transform_rows(x, n, method, max_factor):
     for factor in kronecker_factors(n, max_factor):
         blocks = ops.reshape(x, (*leading, factor, n // factor))
         factor_matrix = _hadamard_constant(factor, x)
-        blocks = _matmul(ops.swapaxes(blocks, -1, -2), factor_matrix)
+        blocks = _backends.matmul(ops.swapaxes(blocks, -1, -2), factor_matrix)
         x = ops.reshape(blocks, (*leading, n))
     return x
-
-
-def _matmul(x, matrix):
-    """`ops.matmul`, except that float64 stays float64 on PyTorch: Keras's
-    torch matmul (3.15) computes two float64 tensors in float32 (its
-    `result_type` of two torch dtypes), 1e-4 off at n = 1024."""
-    if keras.backend.backend() == "torch":
-        import torch
-
-        return torch.matmul(x, matrix)
-    return ops.matmul(x, matrix)
-
-
-def device_kind(x=None):
-    """`"gpu"` if this backend computes on a GPU by default (or, on PyTorch,
-    if the tensor `x` lives on one), else `"cpu"`."""
-    backend = keras.backend.backend()
-    if backend == "torch" and x is not None and hasattr(x, "device"):
-        return "gpu" if x.device.type == "cuda" else "cpu"
-    return _default_device_kind(backend)
-
-
-@functools.cache
-def _default_device_kind(backend):
-    # Asked once per backend: an eager `fwht` call with `method="auto"` needs it.
-    if backend == "jax":
-        import jax
-
-        return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
-    if backend == "torch":
-        import torch
-
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-    return "cpu"
 
 
 def auto_method(n, backend, device):

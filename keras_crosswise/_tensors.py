@@ -1,13 +1,10 @@
 """Input handling shared by the ops."""
 
-import contextlib
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise._backend_internals import torch_real_tensors
+from keras_crosswise import _backends
 
 
 def as_tensors(*values):
@@ -57,26 +54,6 @@ def working_dtype(dtype):
     return "float64" if wide else "float32"
 
 
-@contextlib.contextmanager
-def _quiet_trace():
-    """Silences torch's TracerWarning for a value the trace must record as a
-    constant: the sizes and constants below are fixed by the model. Only
-    under a torch.jit trace (ONNX export), where the warning is raised;
-    elsewhere (and under torch.compile, which cannot trace
-    `warnings.catch_warnings`) it does nothing."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    if not torch.jit.is_tracing():
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        yield
-
-
 def static_size(size):
     """An axis size as a Python `int` (`None` stays `None`).
 
@@ -87,61 +64,29 @@ def static_size(size):
     """
     if size is None:
         return None
-    with _quiet_trace():
+    with _backends.quiet_trace():
         return int(size)
 
 
 def constant(values, dtype):
     """A NumPy constant (a Hadamard matrix, block offsets) as a backend tensor,
     recorded as a constant by a torch.jit trace without a TracerWarning."""
-    with _quiet_trace():
+    with _backends.quiet_trace():
         return ops.convert_to_tensor(np.asarray(values), dtype=dtype)
-
-
-# PyTorch only: NumPy-made constants (Hadamard factors, block offsets) kept
-# per key, dtype and device, so that torch.compile finds them instead of
-# tracing the NumPy that makes them (it cannot: a graph break each). The
-# layers make theirs once in `build`, outside any trace, where the keras.ops
-# path runs there; where the native kernel runs instead, the first export
-# makes them, real (`_real_tensors`). Not on TensorFlow,
-# where a tensor made inside one tf.function belongs to its graph alone.
-_TORCH_CONSTANTS = {}
 
 
 def cached_constant(key, make, dtype, like):
     """`constant(make(), dtype)` on the device of the tensor `like`, made
-    once per `key` on PyTorch (see `_TORCH_CONSTANTS`)."""
-    if keras.backend.backend() != "torch":
-        return constant(make(), dtype)
-    full_key = (key, keras.backend.standardize_dtype(dtype), str(like.device))
-    value = _TORCH_CONSTANTS.get(full_key)
-    if value is None:
-        with torch_real_tensors(like):
-            value = constant(make(), dtype).to(like.device)
-        _TORCH_CONSTANTS[full_key] = value
-    return value
+    once per `key` and dtype where the backend keeps constants
+    (`_backends.cached`: PyTorch, so that torch.compile finds them made; not
+    TensorFlow, where a tensor made inside one tf.function belongs to its
+    graph alone)."""
+    full_key = (key, keras.backend.standardize_dtype(dtype))
+    return _backends.cached(full_key, lambda: constant(make(), dtype), like)
 
 
 def densified(x):
     """`x`, densified if it is a sparse tensor of the backend (a TensorFlow
     `SparseTensor`, a JAX `BCOO`, a sparse PyTorch tensor): the structured
     transforms need every entry. Anything else is returned as it is."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if isinstance(x, tf.SparseTensor):
-            dense = tf.sparse.to_dense(x)
-            dense.set_shape(x.shape)  # to_dense loses the static shape in graphs
-            return dense
-    elif backend == "jax":
-        from jax.experimental import sparse
-
-        if isinstance(x, sparse.JAXSparse):
-            return x.todense()
-    elif backend == "torch":
-        import torch
-
-        if isinstance(x, torch.Tensor) and x.layout != torch.strided:
-            return x.to_dense()
-    return x
+    return _backends.densified(x)

@@ -1,6 +1,5 @@
 """scikit-learn transformer computing McKernel features (a drop-in for RBFSampler)."""
 
-import contextlib
 from numbers import Integral
 
 import keras
@@ -14,6 +13,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from keras_crosswise import _backends
 from keras_crosswise._validation import MAX_FEATURES, check_positive_int
 from keras_crosswise.layers.mckernel import McKernel
 
@@ -26,20 +26,6 @@ FLOATS = [np.float64, np.float32]
 def _dense(X):
     """The fast transforms need dense rows: a sparse `X` is densified."""
     return X.toarray() if scipy.sparse.issparse(X) else X
-
-
-def _float64_scope(dtype):
-    """JAX computes in float64 only with x64 enabled: enable it for this call
-    alone (TensorFlow and PyTorch need nothing)."""
-    if dtype == "float64" and keras.backend.backend() == "jax":
-        import jax
-
-        if hasattr(jax, "enable_x64"):
-            return jax.enable_x64(True)
-        from jax.experimental import enable_x64  # jax < 0.7
-
-        return enable_x64(True)
-    return contextlib.nullcontext()
 
 
 class McKernelSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -129,7 +115,7 @@ class McKernelSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if not isinstance(seed, Integral):
             seed = int(check_random_state(seed).randint(2**31 - 1))
         self.layer_dtype_ = self.dtype or X.dtype.name
-        with _float64_scope(self.layer_dtype_):
+        with _backends.float64_scope(self.layer_dtype_):
             self.layer_ = McKernel(
                 -(-n_components // 2),
                 kernel=self.kernel,
@@ -147,7 +133,7 @@ class McKernelSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self, "layer_")
         X = validate_data(self, X, accept_sparse="csr", dtype=FLOATS, reset=False)
         X = _dense(X)
-        with _float64_scope(self.layer_dtype_):
+        with _backends.float64_scope(self.layer_dtype_):
             features = keras.ops.convert_to_numpy(self.layer_(X))
         # [cos | sin] of ceil(n / 2) frequencies: drop the extra sine column.
         return np.asarray(features[:, : self.n_components], dtype=X.dtype)
@@ -171,7 +157,7 @@ class McKernelSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         packed = state.pop("layer_", None)
         if packed is not None:
             config, input_dim, weights = packed
-            with _float64_scope(state["layer_dtype_"]):
+            with _backends.float64_scope(state["layer_dtype_"]):
                 layer = McKernel.from_config(config)
                 layer.build((None, input_dim))
                 layer.set_weights(weights)

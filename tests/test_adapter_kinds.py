@@ -135,7 +135,8 @@ def test_torch_backward_keeps_as_little_as_lora(kind, rows, monkeypatch, rng):
     kernel, and the backward keeps the input and the scaled kernels, as
     Keras's LoRA keeps its merged kernels: no more than LoRA r4 keeps. The
     gradients are those of the plain products."""
-    from keras_crosswise.ops import _torch_ops
+    from keras_crosswise import _backends
+    from keras_crosswise._backends import torch as torch_backend
 
     x = keras.ops.convert_to_tensor(rng.standard_normal((rows, 32)), "float32")
     lora = _branches(1)
@@ -154,7 +155,8 @@ def test_torch_backward_keeps_as_little_as_lora(kind, rows, monkeypatch, rng):
     lean_gradients = [to_numpy(w.value.grad) for w in model.trainable_weights]
     for weight in model.trainable_weights:
         weight.value.grad = None
-    monkeypatch.setattr(_torch_ops, "keeps_output", lambda *tensors: False)
+    for module in (_backends, torch_backend):  # the fold's and scale_shift's
+        monkeypatch.setattr(module, "keeps_output", lambda *tensors: False)
     plain = saved_for_backward_bytes(loss, model)
     plain_gradients = [to_numpy(w.value.grad) for w in model.trainable_weights]
     activation, vectors = rows * 64 * 4, 4 * 64 * 4  # vectors: c and b, twice

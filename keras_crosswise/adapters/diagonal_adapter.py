@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_crosswise import _backends
 from keras_crosswise._surgery.eligibility import Adapter
 from keras_crosswise._validation import check_seed, layer_state_problem
 from keras_crosswise.adapters.kinds import get_kind, registered_kinds
@@ -230,11 +231,9 @@ class DiagonalAdapter(PerWeightTrainable, Adapter, keras.layers.Layer):
         its inputs, on more rows than its input size. JAX's and
         TensorFlow's compiled graphs plan their own memory; a quantized
         layer computes through its own call."""
-        if keras.backend.backend() != "torch" or self.layer.quantization_mode:
-            return False
-        from keras_crosswise.ops._torch_ops import keeps_output
-
-        if not keeps_output(inputs, self.scale.value):
+        if self.layer.quantization_mode or not _backends.keeps_output(
+            inputs, self.scale.value
+        ):
             return False
         rows = inputs.numel() // self.input_size
         kernel = int(np.prod(self.layer.kernel.shape))

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_crosswise import native
+from keras_crosswise import _backends, native
 from keras_crosswise._tensors import as_tensors, working_dtype
 from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
@@ -80,7 +80,7 @@ def build_fastfood(
         name=scale_name, shape=(outputs,), autocast=False, **scale
     )
     setattr(layer, scale_name, layer.row_scale)
-    if keras.backend.backend() == "torch":
+    if _backends.CACHES_CONSTANTS:
         # The transform's constants, made now and kept: torch.compile
         # then finds them instead of tracing the NumPy that makes them.
         fastfood_projection(layer, ops.zeros((1, input_dim), layer.compute_dtype))

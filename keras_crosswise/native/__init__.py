@@ -551,12 +551,14 @@ def torch_binding():
     return None if _torch.op() is None else _torch
 
 
-def eager_torch(x, normalize):
-    """`fwht(x, normalize)` by the kernel on an eager float32/float64 CPU
-    torch tensor that needs no gradient (`_torch.runs_directly`), with none
-    of `fwht`'s checks and casts (they cost more than the transform below
-    n = 4096); `None` where that is not the case or the kernel is not
-    loaded."""
+def eager_transform(x, normalize):
+    """`fwht(x, normalize)` by the kernel, with none of `fwht`'s checks and
+    casts (they cost more than the transform below n = 4096), where the
+    backend has that shortcut: an eager float32/float64 CPU torch tensor
+    that needs no gradient (`_torch.runs_directly`); `None` elsewhere, or
+    where the kernel is not loaded."""
+    if keras.backend.backend() != "torch":
+        return None
     from keras_crosswise.native import _torch
 
     if not (in_use() and _torch.runs_directly(x)) or x.dim() == 0:

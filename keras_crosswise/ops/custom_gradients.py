@@ -1,6 +1,6 @@
 """When the ops skip their hand-written gradients."""
 
-import keras
+from keras_crosswise import _backends
 
 
 def custom_gradients_skipped():
@@ -25,15 +25,4 @@ def custom_gradients_skipped():
     >>> custom_gradients_skipped()  # eager, gradients on: every training backend
     False
     """
-    backend = keras.backend.backend()
-    if backend in ("tensorflow", "jax"):
-        return False
-    if backend != "torch":
-        return True  # numpy, openvino: forward only
-    import torch
-
-    return (
-        torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or not torch.is_grad_enabled()
-    )
+    return _backends.custom_gradients_skipped()

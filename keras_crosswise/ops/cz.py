@@ -1,12 +1,9 @@
 """The c&z operand (Eq. 5-6) and its higher-order expansion (Sec. 3.1)."""
 
-import keras
 from keras import ops
 
+from keras_crosswise import _backends
 from keras_crosswise._tensors import as_tensors
-
-if keras.backend.backend() == "torch":  # Keras fixes its backend at import
-    from keras_crosswise.ops import _torch_ops
 
 
 def _static_last_dim(tensor, name):
@@ -54,7 +51,7 @@ def scale_shift(x, scale, shift=None):
     (optional) broadcast against `x`.
 
     On eager PyTorch, with a gradient, the backward keeps the output instead
-    of `x`, and recovers `x` from it (`_torch_ops.ScaleShift`): one
+    of `x`, and recovers `x` from it (`_backends.torch.ScaleShift`): one
     activation less where the next op keeps the output for its own backward
     (a product with a learned operand, an activation that keeps its
     output), the same where it does not (keras-hub's attention keeps
@@ -64,8 +61,9 @@ def scale_shift(x, scale, shift=None):
     x, scale = as_tensors(x, scale)
     if shift is not None:
         (shift,) = as_tensors(shift)
-    if keras.backend.backend() == "torch" and _torch_ops.keeps_output(x, scale):
-        return _torch_ops.ScaleShift.apply(x, scale, shift)
+    kept = _backends.scale_shift(x, scale, shift)
+    if kept is not None:
+        return kept
     output = x * scale
     return output if shift is None else output + shift
 

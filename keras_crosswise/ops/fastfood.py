@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_crosswise import native
+from keras_crosswise import _backends, native
 from keras_crosswise._tensors import (
     as_tensors,
     cached_constant,
@@ -15,9 +15,6 @@ from keras_crosswise._tensors import (
 )
 from keras_crosswise.ops.custom_gradients import custom_gradients_skipped
 from keras_crosswise.ops.hadamard import fwht
-
-if keras.backend.backend() == "torch":  # Keras fixes its backend at import
-    from keras_crosswise.ops import _torch_ops
 
 
 def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
@@ -89,11 +86,11 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
             return cached_constant(("filled", value, blocks * n), make, x.dtype, x)
 
         return fused(x, signs, permutation, gaussian, filled(1.0), filled(0.0))
-    if _gathers_columns():
+    if _backends.gathers_columns():
         # The same steps in torch calls: each Keras op costs tens of
         # microseconds of dispatch in eager PyTorch, a third of a
         # FastfoodDense(1024) forward.
-        return _torch_ops.fastfood(
+        return _backends.fastfood_columns(
             x,
             signs,
             permutation,
@@ -161,25 +158,12 @@ def _fwht_per_block(rows, n, method, max_factor):
 
 def _permute_rows(table, index):
     """`take(table, index, axis=0)` for a permutation `index`. Its gradient
-    gathers by the inverse permutation: a take's own gradient is a
-    scatter-add, which cost a FastfoodDense training step up to 2x on CPU."""
+    gathers by the inverse permutation (`_backends.permute_rows`): a take's
+    own gradient is a scatter-add, which cost a FastfoodDense training step
+    up to 2x on CPU."""
     if custom_gradients_skipped():
         return ops.take(table, index, axis=0)
-    if keras.backend.backend() == "jax":
-        # jax2tf (SavedModel export with gradients) rejects a custom gradient
-        # that closes over a traced `index`; a custom_vjp takes it as input.
-        return _jax_permute_rows()(table, index)
-
-    @ops.custom_gradient
-    def permute(table):
-        def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            return ops.take(upstream, ops.argsort(index), axis=0)
-
-        return ops.take(table, index, axis=0), grad
-
-    return permute(table)
+    return _backends.permute_rows(table, index)
 
 
 def _fused_step(method, *tensors):
@@ -190,39 +174,6 @@ def _fused_step(method, *tensors):
         return None
     loaded = native.torch_binding()
     return None if loaded is None else loaded.fastfood_step(*tensors)
-
-
-def _gathers_columns():
-    """Whether to run `_torch_ops.fastfood`: on PyTorch, except while
-    `torch.jit` or `torch.export` trace for an exporter. It gathers the
-    permutation along the rows' last axis in place; the transposed gather
-    (an embedding lookup) that every ONNX exporter takes cost PyTorch a
-    strided gather and two copies: 60% of an eager FastfoodDense(4096)
-    forward."""
-    if keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    return not (torch.jit.is_tracing() or torch.compiler.is_exporting())
-
-
-@functools.cache
-def _jax_permute_rows():
-    import jax
-    import jax.numpy as jnp
-
-    @jax.custom_vjp
-    def permute(table, index):
-        return jnp.take(table, index, axis=0)
-
-    def forward(table, index):
-        return permute(table, index), index
-
-    def backward(index, upstream):
-        return jnp.take(upstream, jnp.argsort(index), axis=0), None
-
-    permute.defvjp(forward, backward)
-    return permute
 
 
 def check_permutation_rows(what, rows, hint=""):

@@ -99,8 +99,8 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     [2. 2. 0. 0.]
     """
     check_method(method, max_factor)  # before every path, the fastest too
-    if method in ("auto", "native") and keras.backend.backend() == "torch":
-        result = native.eager_torch(x, normalize)
+    if method in ("auto", "native"):
+        result = native.eager_transform(x, normalize)
         if result is not None:
             return result
     (x,) = as_tensors(x)

@@ -1,7 +1,89 @@
-"""PyTorch-only pieces of the ops, defined at import (on the torch backend)
+"""PyTorch's differences (see the package's docstring), defined at import
 so that torch.compile finds them made, never tracing their definition."""
 
+import contextlib
+import warnings
+
 import torch
+
+from keras_crosswise._backend_internals import torch_real_tensors
+
+
+def device_kind(x=None):
+    if x is not None and hasattr(x, "device"):
+        return "gpu" if x.device.type == "cuda" else "cpu"
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def matmul(x, matrix):
+    # Not `ops.matmul`: Keras's torch matmul (3.15) computes two float64
+    # tensors in float32 (its `result_type` of two torch dtypes), 1e-4 off
+    # at n = 1024.
+    return torch.matmul(x, matrix)
+
+
+def densified(x):
+    if isinstance(x, torch.Tensor) and x.layout != torch.strided:
+        return x.to_dense()
+    return x
+
+
+@contextlib.contextmanager
+def quiet_trace():
+    """Silences torch's TracerWarning for a value the trace must record as a
+    constant: the sizes and constants are fixed by the model. Only under a
+    torch.jit trace (ONNX export), where the warning is raised; elsewhere
+    (and under torch.compile, which cannot trace `warnings.catch_warnings`)
+    it does nothing."""
+    if not torch.jit.is_tracing():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
+
+
+# NumPy-made constants (Hadamard factors, block offsets) kept per key, dtype
+# and device, so that torch.compile finds them instead of tracing the NumPy
+# that makes them (it cannot: a graph break each). The layers make theirs
+# once in `build`, outside any trace, where the keras.ops path runs there;
+# where the native kernel runs instead, the first export makes them, real.
+_CONSTANTS = {}
+CACHES_CONSTANTS = True
+
+
+def cached(key, make, like):
+    full_key = (key, str(like.device))
+    value = _CONSTANTS.get(full_key)
+    if value is None:
+        with torch_real_tensors(like):
+            value = make().to(like.device)
+        _CONSTANTS[full_key] = value
+    return value
+
+
+def custom_gradients_skipped():
+    # No gradient can be wanted, or Keras's torch custom-gradient wrapper
+    # cannot be traced (torch.jit, torch.export, torch.compile).
+    return (
+        torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or not torch.is_grad_enabled()
+    )
+
+
+def gathers_columns():
+    """Whether to run `fastfood_columns`: except while `torch.jit` or
+    `torch.export` trace for an exporter. It gathers the permutation along
+    the rows' last axis in place; the transposed gather (an embedding
+    lookup) that every ONNX exporter takes cost PyTorch a strided gather and
+    two copies: 60% of an eager FastfoodDense(4096) forward."""
+    return not (torch.jit.is_tracing() or torch.compiler.is_exporting())
+
+
+def scale_shift(x, scale, shift):
+    """`ScaleShift` where `keeps_output` says it serves, else `None`."""
+    return ScaleShift.apply(x, scale, shift) if keeps_output(x, scale) else None
 
 
 class PermuteColumns(torch.autograd.Function):
@@ -23,7 +105,7 @@ class PermuteColumns(torch.autograd.Function):
         return torch.index_select(upstream, 1, torch.argsort(index)), None
 
 
-def fastfood(x, signs, permutation, gaussian, transform, fused_step=None):
+def fastfood_columns(x, signs, permutation, gaussian, transform, fused_step=None):
     """`ops.fastfood` in torch calls (eager and torch.compile; not for export):
     `x` of shape `(..., n)`, the `(blocks, n)` diagonals and permutation,
     `transform` the Walsh-Hadamard transform of rows, and
