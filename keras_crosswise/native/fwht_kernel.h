@@ -143,9 +143,11 @@ K_TARGET static void K_FN(stages)(K_T *x, int64_t m, int64_t from, int64_t to) {
  * stride < 8 K_LANES: the in-vector ones, then three across the eight
  * vectors. `d` is a diagonal's matching entries, or NULL for none. */
 K_TARGET static inline K_V K_FN(gather)(const K_T *in, const int32_t *p) {
-  K_T lanes[K_LANES];
-  for (int l = 0; l < K_LANES; l++) lanes[l] = in[p[l]];
-  return K_FN(load)(lanes);
+  /* Lane by lane into the vector: through a stack array, the vector load
+   * that follows the scalar stores stalls (no store-to-load forwarding). */
+  K_V v;
+  for (int l = 0; l < K_LANES; l++) v[l] = in[p[l]];
+  return v;
 }
 
 /* The input vector at j: in[j ..], or in[p[j ..]] where p is a permutation. */
