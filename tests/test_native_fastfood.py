@@ -5,13 +5,11 @@ differences, the `keras.ops` path's gradients, `jit`/`vmap`/`jax.export`,
 `opcheck`/`torch.compile`/`torch.export`, what its backward keeps, and
 FastfoodDense on it."""
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
 
-from keras_crosswise import native
+from keras_crosswise import _backends, native
 from keras_crosswise.layers import FastfoodDense
 
 from layer_checks import to_numpy
@@ -65,15 +63,6 @@ def draw(rng, d, n, blocks, outputs, leading=(5,), dtype="float32"):
     )
 
 
-def float64_allowed():
-    """JAX computes in float32 unless told otherwise: float64 inside."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
-
-
 def in_float64(arrays):
     return [a.astype("float64") if a.dtype.kind == "f" else a for a in arrays]
 
@@ -114,7 +103,7 @@ def gradients(function, arrays, upstream):
 def test_values_against_numpy(sizes, dtype, rng):
     arrays = draw(rng, *sizes, leading=(3, 2), dtype=dtype)
     expected = numpy_fastfood(*in_float64(arrays))
-    with float64_allowed():
+    with _backends.float64_scope("float64"):
         result = call(arrays)
     assert result.dtype == dtype and result.shape == expected.shape
     error = np.abs(result - expected).max() / np.abs(expected).max()
@@ -125,7 +114,7 @@ def test_values_against_numpy(sizes, dtype, rng):
 def test_gradients_against_finite_differences_in_float64(sizes, rng):
     arrays = draw(rng, *sizes, dtype="float64")
     upstream = rng.standard_normal((5, sizes[3]))
-    with float64_allowed():
+    with _backends.float64_scope("float64"):
         found = gradients(fused(), arrays, upstream)
 
     def loss(values):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_crosswise import _backends, native
-from keras_crosswise._tensors import as_tensors, working_dtype
+from keras_crosswise._tensors import working_dtype
 from keras_crosswise._validation import check_layer_size, offset_seed
 from keras_crosswise.initializers.chi_scaling import ChiScaling
 from keras_crosswise.initializers.matern_scaling import MaternScaling
@@ -12,7 +12,11 @@ from keras_crosswise.initializers.normalized_gaussian import NormalizedGaussian
 from keras_crosswise.initializers.rademacher_signs import RademacherSigns
 from keras_crosswise.initializers.random_draws import ReciprocalNormal, StandardNormal
 from keras_crosswise.initializers.random_permutation import RandomPermutation
-from keras_crosswise.ops.fastfood import check_permutation_rows, fastfood
+from keras_crosswise.ops.fastfood import (
+    check_permutation_rows,
+    fastfood,
+    fused_fastfood,
+)
 from keras_crosswise.ops.hadamard import next_power_of_two, pad_to_power_of_two
 
 
@@ -106,17 +110,9 @@ def fastfood_projection(layer, inputs, factor=1.0, bias=None, input_scale=None):
     signs = layer.signs
     if input_scale is not None:
         signs = signs * pad_to_power_of_two(ops.cast(input_scale, signs.dtype))
-    fused = None if isinstance(x, keras.KerasTensor) else native.fastfood_for(x)
+    fused = fused_fastfood(x, signs, layer.permutation, layer.gaussian, scale, bias)
     if fused is not None:
-        signs, permutation, gaussian = as_tensors(
-            signs, layer.permutation, layer.gaussian
-        )
-        signs, gaussian = (
-            t if t.dtype == x.dtype else ops.cast(t, x.dtype) for t in (signs, gaussian)
-        )
-        if bias is None:
-            bias = ops.zeros_like(scale)
-        return fused(x, signs, permutation, gaussian, scale, ops.cast(bias, x.dtype))
+        return fused
     mixed = fastfood(pad_to_power_of_two(x), signs, layer.permutation, layer.gaussian)
     outputs = mixed[..., : layer.fastfood_outputs] * scale
     return outputs if bias is None else outputs + ops.cast(bias, outputs.dtype)

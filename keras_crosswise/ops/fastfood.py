@@ -62,12 +62,7 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
         check_permutation_rows("`permutation`", permutation)
     x, signs, permutation, gaussian = as_tensors(x, signs, permutation, gaussian)
     blocks, n = _check_shapes(x, signs, permutation, gaussian)
-    # The diagonals in x's dtype: float16 weights of a pure float16 policy
-    # against float32 rows (TensorFlow multiplies no mixed dtypes).
-    # Only where they differ: a cast is tens of microseconds of eager PyTorch.
-    signs, gaussian = (
-        t if t.dtype == x.dtype else ops.cast(t, x.dtype) for t in (signs, gaussian)
-    )
+    signs, gaussian = _in_dtype_of(x, signs, gaussian)
     symbolic = symbolic_call(
         functools.partial(fastfood, method=method, max_factor=max_factor),
         lambda x, *_: keras.KerasTensor((*x.shape[:-1], blocks * n), dtype=x.dtype),
@@ -78,14 +73,10 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     )
     if symbolic is not None:
         return symbolic
-    fused = native.fastfood_for(x) if method in ("auto", "native") else None
-    if fused is not None:
-        # The whole product in one kernel call each way, S = 1 and no bias.
-        def filled(value):
-            make = functools.partial(np.full, blocks * n, value)
-            return cached_constant(("filled", value, blocks * n), make, x.dtype, x)
-
-        return fused(x, signs, permutation, gaussian, filled(1.0), filled(0.0))
+    if method in ("auto", "native"):
+        fused = fused_fastfood(x, signs, permutation, gaussian)
+        if fused is not None:
+            return fused
     if _backends.gathers_columns():
         # The same steps in torch calls: each Keras op costs tens of
         # microseconds of dispatch in eager PyTorch, a third of a
@@ -118,6 +109,44 @@ def fastfood(x, signs, permutation, gaussian, method="auto", max_factor=None):
     rows = ops.transpose(_permute_rows(ops.transpose(rows), index))
     rows = _fwht_per_block(rows * ops.reshape(gaussian, (-1,)), n, method, max_factor)
     return ops.reshape(rows, (*leading, blocks * n))
+
+
+def fused_fastfood(x, signs, permutation, gaussian, scale=None, bias=None):
+    """`scale * (H G Pi H B x)[..., :outputs] + bias` (`None`: S = 1 over
+    all `blocks * n` outputs, a zero bias) by the native kernel, one call
+    forward and one backward (`native.fastfood_for`), for `x` of `d <= n`
+    features (zero-padded);
+    `None` where the kernel does not serve `x` (a symbolic input,
+    TensorFlow, a GPU, an export, the kernel off). The tables' shapes are
+    the caller's to check (`ops.fastfood`, the Fastfood layers' build)."""
+    if isinstance(x, keras.KerasTensor):
+        return None
+    fused = native.fastfood_for(x)
+    if fused is None:
+        return None
+    if scale is None:
+        blocks, n = (static_size(size) for size in signs.shape)
+        scale = _filled(1.0, blocks * n, x)
+    if bias is None:
+        bias = _filled(0.0, static_size(scale.shape[0]), x)
+    signs, permutation, gaussian, scale, bias = as_tensors(
+        signs, permutation, gaussian, scale, bias
+    )
+    signs, gaussian, scale, bias = _in_dtype_of(x, signs, gaussian, scale, bias)
+    return fused(x, signs, permutation, gaussian, scale, bias)
+
+
+def _in_dtype_of(x, *tensors):
+    """`tensors` in x's dtype: float16 weights of a pure float16 policy
+    against float32 rows (TensorFlow multiplies no mixed dtypes). Cast only
+    where they differ: a cast is tens of microseconds of eager PyTorch."""
+    return [t if t.dtype == x.dtype else ops.cast(t, x.dtype) for t in tensors]
+
+
+def _filled(value, size, like):
+    """A `(size,)` constant of `value` in like's dtype, made once per size."""
+    make = functools.partial(np.full, size, value)
+    return cached_constant(("filled", value, size), make, like.dtype, like)
 
 
 def _check_shapes(x, signs, permutation, gaussian):
