@@ -117,7 +117,7 @@ def auto_method(n, backend, device):
     A dense product with H up to n = 128 on a CPU and n = 512 on a GPU;
     above, H_n as a Kronecker product of near-equal factors of at most 64
     (PyTorch, CPU), 128 (PyTorch, GPU), or 32 up to n = 1024 and 16 beyond
-    (TensorFlow and JAX). `benchmarks/fwht_methods.py` reports how far this
+    (TensorFlow and JAX). `benchmarks/speed/fwht_methods.py` reports how far this
     rule is from the fastest measured method at each size (docs/benchmarks.md).
     """
     if n <= (512 if device == "gpu" else 128):

@@ -39,9 +39,9 @@ PY
     > "$out/pytest-$backend.log" 2>&1
   summary=$(tail -n 1 "$out/pytest-$backend.log" | tr -d '=' | xargs)
   tests_seconds=$((SECONDS - start))
-  KERAS_BACKEND=$backend "$PYTHON" benchmarks/fwht_methods.py \
+  KERAS_BACKEND=$backend "$PYTHON" -m benchmarks.speed.fwht_methods \
     > "$out/fwht-$backend.log" 2>&1
-  KERAS_BACKEND=$backend "$PYTHON" benchmarks/mckernel_speed.py \
+  KERAS_BACKEND=$backend "$PYTHON" -m benchmarks.speed.mckernel_speed \
     > "$out/mckernel-$backend.log" 2>&1
   printf '%-11s %-6s %-28.28s %-9s %s\n' "$backend" "${gpu:-?}" "$summary" \
     "$tests_seconds" "$out/{fwht,mckernel}-$backend.log" >> "$out/table"

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from benchmarks.harness.models import saved_for_backward_bytes
 from keras_crosswise import adapters
 from keras_crosswise.adapters import AdapterKind, register_kind
 from keras_crosswise.adapters import kinds as kinds_module
 
-from harness.models import saved_for_backward_bytes
 from layer_checks import to_numpy
 
 

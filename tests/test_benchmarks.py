@@ -21,7 +21,7 @@ def load_results(folder, name):
 
 @runs_on("tensorflow")
 def test_fit_speed_quick(tmp_path):
-    output = run_script("benchmarks/fit_speed.py", "--quick", "--out", tmp_path)
+    output = run_script("benchmarks/speed/fit_speed.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"fit_speed_{keras.backend.backend()}")
     times = results["seconds_per_step"]["64"]
     for name in ("floor", "CZDense", "FastfoodDense", "Dense", "McKernel"):
@@ -36,7 +36,9 @@ def test_fit_speed_quick(tmp_path):
 
 @runs_on("torch", "torch.compile is PyTorch's")
 def test_torch_compile_quick(tmp_path):
-    output = run_script("benchmarks/torch_compile.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/speed/torch_compile.py", "--quick", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "torch_compile.json").read_text())
     found = results["widths"]["64"]
     assert set(found["seconds"]) == {
@@ -51,7 +53,7 @@ def test_torch_compile_quick(tmp_path):
 
 @runs_on("tensorflow", "TFLite's converter needs TensorFlow")
 def test_int8_quick(tmp_path):
-    output = run_script("benchmarks/int8.py", "--quick", "--out", tmp_path)
+    output = run_script("benchmarks/quality/int8.py", "--quick", "--out", tmp_path)
     results = json.loads((tmp_path / "int8.json").read_text())
     for found in results["tasks"]["digits"].values():
         for method in ("keras int8", "tflite int8", "tflite dynamic"):
@@ -64,7 +66,7 @@ def test_int8_quick(tmp_path):
 
 @runs_on("tensorflow")
 def test_kernel_error_quick(tmp_path):
-    run_script("benchmarks/kernel_error.py", "--quick", "--out", tmp_path)
+    run_script("benchmarks/quality/kernel_error.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, f"kernel_error_{keras.backend.backend()}")
     for data in ("gaussian d=8", "digits d=64"):
         by_columns = results["errors"][data]
@@ -79,7 +81,7 @@ def test_kernel_error_quick(tmp_path):
 
 @runs_on("tensorflow")
 def test_laplacian_error_quick(tmp_path):
-    run_script("benchmarks/laplacian_error.py", "--quick", "--out", tmp_path)
+    run_script("benchmarks/quality/laplacian_error.py", "--quick", "--out", tmp_path)
     results = json.loads((tmp_path / "laplacian_error.json").read_text())
     for errors in results["errors"].values():
         assert set(errors) == {
@@ -92,7 +94,7 @@ def test_laplacian_error_quick(tmp_path):
 
 @runs_on("jax")
 def test_accuracy_quick(tmp_path):
-    output = run_script("benchmarks/accuracy.py", "--quick", "--out", tmp_path)
+    output = run_script("benchmarks/quality/accuracy.py", "--quick", "--out", tmp_path)
     results = load_results(tmp_path, "accuracy")
     for dataset in ("MNIST-1D", "digits"):
         models = results[dataset]
@@ -123,7 +125,7 @@ def test_accuracy_quick(tmp_path):
 @runs_on("jax")
 def test_compress_quick(tmp_path):
     output = run_script(
-        "benchmarks/compress.py",
+        "benchmarks/quality/compress.py",
         "--quick",
         "--teachers",
         "mnist1d_convnet",
@@ -150,7 +152,9 @@ def test_compress_quick(tmp_path):
 
 @runs_on("torch")
 def test_wide_tasks_quick(tmp_path):
-    output = run_script("benchmarks/wide_tasks.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/quality/wide_tasks.py", "--quick", "--out", tmp_path
+    )
     results = load_results(tmp_path, f"wide_tasks_{keras.backend.backend()}")
     assert set(results["tasks"]) == {
         "friedman1, 1024 inputs",
@@ -207,7 +211,9 @@ def test_wide_tasks_quick(tmp_path):
 
 @runs_on("jax")
 def test_fwht_methods_quick(tmp_path):
-    output = run_script("benchmarks/fwht_methods.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/speed/fwht_methods.py", "--quick", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "fwht_methods_jax_cpu.json").read_text())
     assert set(results["rule_over_fastest"]) == {str(2**k) for k in range(4, 9)}
     # Each ratio is the time of the method the rule picks (written out here
@@ -236,7 +242,9 @@ def test_fwht_methods_quick(tmp_path):
 
 @runs_on("torch", "PyTorch's eager path is the one the native kernel reworked")
 def test_fastfood_forward_quick(tmp_path):
-    output = run_script("benchmarks/fastfood_forward.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/speed/fastfood_forward.py", "--quick", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "fastfood_forward_torch.json").read_text())
     (width,) = results["widths"].values()
     seconds, ratios = width["seconds"], width["over_floor"]
@@ -252,7 +260,9 @@ def test_fastfood_forward_quick(tmp_path):
 
 @runs_on("tensorflow")
 def test_fine_tuning_quick(tmp_path):
-    output = run_script("benchmarks/fine_tuning.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/quality/fine_tuning.py", "--quick", "--out", tmp_path
+    )
     results = load_results(tmp_path, "fine_tuning")
     (task,) = results["tasks"].values()
     methods = task["methods"]
@@ -298,7 +308,9 @@ def test_fine_tuning_quick(tmp_path):
 
 @runs_on("jax")
 def test_adapter_memory_quick(tmp_path):
-    output = run_script("benchmarks/adapter_memory.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/speed/adapter_memory.py", "--quick", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "adapter_memory_jax.json").read_text())
     tiny = results["results"]["tiny"]
     assert set(tiny) == {"cz_bias", "lora4"}
@@ -318,7 +330,9 @@ def test_adapter_memory_quick(tmp_path):
 
 @runs_on("torch", "the native kernel's eager PyTorch path")
 def test_fwht_large_n_quick(tmp_path):
-    output = run_script("benchmarks/fwht_large_n.py", "--quick", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/speed/fwht_large_n.py", "--quick", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "fwht_large_n_torch.json").read_text())
     assert results["backend"] == "torch"
     times = results["seconds"]["1024"]

@@ -68,7 +68,7 @@ MEASURED = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 def measured_tables():
     """(backend, device, {n: {method key: seconds}}) at batch 256, from the
-    re-measured CPU files and the GPU files of benchmarks/fwht_methods.py."""
+    re-measured CPU files and the GPU files of benchmarks/speed/fwht_methods.py."""
     for path in sorted(MEASURED.glob("fwht_methods_*.json")):
         if "_cpu" in path.name and "remeasured" not in path.name:
             continue  # superseded by the re-measured CPU table

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from harness import load_friedman1, trainable_count
-from harness.baselines import (
+from benchmarks.harness import load_friedman1, trainable_count
+from benchmarks.harness.baselines import (
     low_rank_pair,
     verdict,
     widest_size,

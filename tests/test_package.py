@@ -148,12 +148,19 @@ def test_pyproject_floors_are_the_versions_the_packaging_check_installs():
 
 @pytest.mark.backend_independent
 def test_pytest_finds_the_harness_by_its_pythonpath_setting():
-    # conftest.py inserted benchmarks/ into sys.path by hand.
+    # conftest.py inserted benchmarks/ into sys.path by hand; the benchmarks
+    # are a package run from the root (`python -m benchmarks.speed.fit_speed`).
     import tomllib
+
+    import benchmarks.harness
 
     root = pathlib.Path(__file__).resolve().parents[1]
     settings = tomllib.loads((root / "pyproject.toml").read_text())
-    assert "benchmarks" in settings["tool"]["pytest"]["ini_options"]["pythonpath"]
+    assert "." in settings["tool"]["pytest"]["ini_options"]["pythonpath"]
+    assert (
+        pathlib.Path(benchmarks.harness.__file__).parent
+        == root / "benchmarks" / "harness"
+    )
     # Importing conftest.py leaves sys.path as it was.
     import subprocess
     import sys

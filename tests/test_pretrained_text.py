@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from tiny_bert import sample_words, write_tiny_bert
 
-from harness import english, minilm
+from benchmarks.harness import english, minilm
+
 from script_runner import run_script
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -190,7 +191,9 @@ def test_splits_are_disjoint_deterministic_and_deduplicated():
 
 @pytest.mark.backend_independent  # the study runs on JAX; once is enough
 def test_the_study_runs_fast(tmp_path):
-    output = run_script("benchmarks/fine_tuning_minilm.py", "--fast", "--out", tmp_path)
+    output = run_script(
+        "benchmarks/studies/fine_tuning_minilm.py", "--fast", "--out", tmp_path
+    )
     results = json.loads((tmp_path / "fine_tuning_minilm.json").read_text())
     assert results["encoder"]["name"] == "tiny BERT (tests/data)"
     assert set(results["targets"]) == {"wordnet", "fortunes"}
@@ -213,7 +216,7 @@ def test_the_study_runs_fast(tmp_path):
     assert "## fortunes: 3 classes, 4 a class" in output
     # One run again, from the JSON: the same accuracy (the seeds fix it).
     again = run_script(
-        "benchmarks/fine_tuning_minilm.py",
+        "benchmarks/studies/fine_tuning_minilm.py",
         *("--fast", "--out", tmp_path, "--one", "wordnet", "ia3", "0"),
     )
     again = json.loads(again.strip().splitlines()[-1])
@@ -221,7 +224,7 @@ def test_the_study_runs_fast(tmp_path):
     reruns = json.loads((tmp_path / "fine_tuning_minilm_reruns.json").read_text())
     assert reruns["wordnet/ia3/0"]["now"] == again["now"]["accuracy"]
     report = run_script(
-        "benchmarks/fine_tuning_minilm.py", "--report", "--out", tmp_path
+        "benchmarks/studies/fine_tuning_minilm.py", "--report", "--out", tmp_path
     )
     assert "| ia3 | 128 |" in report
     assert (tmp_path / "fine_tuning_minilm.png").stat().st_size > 10_000  # the plot
@@ -229,7 +232,7 @@ def test_the_study_runs_fast(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny):
-    import compress_minilm
+    from benchmarks.studies import compress_minilm
 
     folder = tiny[0]
     keras.utils.set_random_seed(0)
@@ -239,7 +242,7 @@ def tiny_encoder(tiny):
 def _ffn_reference(teacher, swapped):
     """Each FFN of `teacher` (NumPy float64) and its `swapped` pair on the
     same random hidden states: `(expected, got)` per encoder layer."""
-    import compress_minilm
+    from benchmarks.studies import compress_minilm
 
     pairs = compress_minilm.feedforward_pairs(teacher)
     x = np.random.default_rng(5).normal(size=(3, 7, pairs[0][0].kernel.shape[0]))
@@ -264,7 +267,7 @@ def test_svd_and_narrow_baselines_are_the_ffn_at_full_size(tiny_encoder):
     """At full rank and full width the baselines compute the teacher's FFN
     (against NumPy float64); below, they are the truncated SVD and the kept
     units of largest norm."""
-    import compress_minilm
+    from benchmarks.studies import compress_minilm
 
     teacher = tiny_encoder
     pairs = compress_minilm.feedforward_pairs(teacher)
@@ -294,7 +297,7 @@ def test_svd_and_narrow_baselines_are_the_ffn_at_full_size(tiny_encoder):
 
 @pytest.mark.backend_independent
 def test_the_baselines_stay_within_the_budget():
-    import compress_minilm
+    from benchmarks.studies import compress_minilm
 
     d, h = 384, 1536
     rank = compress_minilm.within(
@@ -306,7 +309,7 @@ def test_the_baselines_stay_within_the_budget():
 
 @pytest.mark.backend_independent
 def test_no_distillation_text_is_a_test_item():
-    import compress_minilm
+    from benchmarks.studies import compress_minilm
 
     classes = english.wordnet_glosses(DATA / "wordnet" / "data.noun")
     seeds = range(3)
@@ -320,7 +323,7 @@ def test_no_distillation_text_is_a_test_item():
 
 @pytest.mark.backend_independent
 def test_compress_on_the_ffn_runs_fast(tmp_path):
-    run_script("benchmarks/compress_minilm.py", "--fast", "--out", tmp_path)
+    run_script("benchmarks/studies/compress_minilm.py", "--fast", "--out", tmp_path)
     results = json.loads((tmp_path / "compress_minilm.json").read_text())
     assert results["replaced_layers"] == 4  # 2 encoder layers, 2 FFN Dense each
     students = results["students"]
@@ -344,7 +347,7 @@ def test_two_study_processes_merge_without_losing_a_run():
     other's runs in place, so a run added after a merge is written too (a
     merge that replaced the dicts lost every rate of a search but the
     first)."""
-    import fine_tuning_minilm
+    from benchmarks.studies import fine_tuning_minilm
 
     runs = {"wordnet/32": {"ia3": {"search": {"0.001": 1}, "seeds": {}}}}
     search = runs["wordnet/32"]["ia3"]["search"]  # what run_cell holds
@@ -369,7 +372,7 @@ def test_memory_measures_each_method_once_while_the_other_task_writes(
     import argparse
     import types
 
-    import fine_tuning_minilm
+    from benchmarks.studies import fine_tuning_minilm
 
     state = {
         "train": 32,

@@ -6,7 +6,7 @@ against them (`verdict`)."""
 import keras
 from keras.src.backend.common import global_state
 
-from harness.models import trainable_count
+from benchmarks.harness.models import trainable_count
 
 
 def widest_size(build, budget, high=1024):

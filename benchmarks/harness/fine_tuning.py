@@ -1,4 +1,4 @@
-"""Fine-tuning methods for benchmarks/fine_tuning.py: each returns a copy of a
+"""Fine-tuning methods for benchmarks/quality/fine_tuning.py: each returns a copy of a
 pretrained model (new head included) with only the method's weights trainable.
 
 - head: the head alone; `bitfit`: the head and every bias;

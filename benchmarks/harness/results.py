@@ -6,13 +6,15 @@ import json
 import os
 import pathlib
 import platform
+import sys
 import time
 
 import keras
 
 from keras_crosswise._files import write_atomically
 
-RESULTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RESULTS_DIR = ROOT / "docs" / "benchmarks"
 
 
 def machine_description():
@@ -33,6 +35,13 @@ def write_json(path, results):
     text = json.dumps({**machine_description(), **results}, indent=1) + "\n"
     write_atomically(path, lambda file: file.write(text.encode()))
     return path
+
+
+def rerun_command(spec, *args):
+    """The command that runs the benchmark module `spec` (its `__spec__`) again
+    in a fresh process, as `python -m benchmarks.GROUP.NAME ARGS...`; run it
+    with `cwd=ROOT`, where `benchmarks` imports."""
+    return [sys.executable, "-m", spec.name, *map(str, args)]
 
 
 def add_output_arguments(parser):

@@ -88,7 +88,7 @@ def fit_layer(dense, replacement, inputs, epochs, batch_size, optimizer):
 
 
 # The default optimizer: Adam at 3e-3 distilled best of the rates measured
-# (benchmarks/compress_ablation.py; docs/compress.md).
+# (benchmarks/quality/compress_ablation.py; docs/compress.md).
 DEFAULT_LEARNING_RATE = 3e-3
 
 

@@ -82,7 +82,7 @@ def compress(
        probabilities, `from_logits=False`, are compared through their
        logarithm), plus the label loss when labels are given.
 
-    The defaults are the best recipe measured (benchmarks/compress_ablation.py,
+    The defaults are the best recipe measured (benchmarks/quality/compress_ablation.py,
     docs/compress.md): on our teachers a fresh student distilled long enough
     beat the projection and the layer-wise fit, which cost accuracy with a
     FastfoodDense (it keeps only a part of a dense kernel).

@@ -129,7 +129,7 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     if method in ("auto", "native"):
         kernel = native.transform_for(x, asked=method == "native")
         # Faster than every keras.ops method at every n measured, 16 to 65536
-        # (benchmarks/fwht_methods.py, docs/benchmarks.md).
+        # (benchmarks/speed/fwht_methods.py, docs/benchmarks.md).
         if kernel is not None:
             return ops.cast(kernel(x, scale), dtype)
         if method == "native":

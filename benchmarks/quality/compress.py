@@ -16,7 +16,7 @@ naive recipe (a fresh FastfoodDense student, plain MSE to the teacher's
 logits, Adam 1e-3, batch 64, the same epochs) is a row too. Test accuracy,
 learned parameters, bytes of the `.keras` file and wall time per candidate.
 Writes docs/benchmarks/compress.json, compress_<teacher>.png.
-Run: KERAS_BACKEND=jax python benchmarks/compress.py [--seeds 3] [--quick]
+Run: KERAS_BACKEND=jax python -m benchmarks.quality.compress [--seeds 3] [--quick]
 """
 
 import argparse
@@ -31,14 +31,13 @@ import keras
 import numpy as np
 
 import keras_crosswise
+from benchmarks.harness import load_digits_split, load_mnist1d
+from benchmarks.harness.baselines import low_rank_pair, widest_within
+from benchmarks.harness.models import parameter_count
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
 from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise.compression.distillation import distil as compress_distil
 from keras_crosswise.compression.distillation import outputs_loss
-
-from harness import load_digits_split, load_mnist1d
-from harness.baselines import low_rank_pair, widest_within
-from harness.models import parameter_count
-from harness.results import add_output_arguments, markdown_table, write_json
 
 BATCH = 128
 NUM_CLASSES = 10

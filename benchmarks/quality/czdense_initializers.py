@@ -2,7 +2,7 @@
 
 Trains the CZDense models of the digits comparison (scripts/main.sh) with each
 candidate initializer and prints the mean test accuracy over seeds.
-Run: python benchmarks/czdense_initializers.py [--epochs 60] [--seeds 5]
+Run: python -m benchmarks.quality.czdense_initializers [--epochs 60] [--seeds 5]
 """
 
 import argparse
@@ -10,9 +10,8 @@ import argparse
 import keras
 import numpy as np
 
+from benchmarks.harness import digits_models, fit_and_score, load_digits_split
 from keras_crosswise.initializers import DiagonalVarianceScaling, IdentityDiagonal
-
-from harness import digits_models, fit_and_score, load_digits_split
 
 CANDIDATES = {
     "IdentityDiagonal()": IdentityDiagonal,

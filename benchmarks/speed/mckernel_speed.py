@@ -4,7 +4,7 @@ For input width d (features D = d frequencies), batch 256, times per call:
 `fwht` alone, McKernel features, a Keras dense Gaussian projection
 (`cos/sin(x @ W)`, W of shape (d, D), jit-compiled like McKernel) and
 scikit-learn's RBFSampler.transform (NumPy), interleaved, medians.
-Run per backend: KERAS_BACKEND=jax python benchmarks/mckernel_speed.py
+Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.mckernel_speed
 """
 
 import argparse
@@ -13,11 +13,14 @@ import keras
 import numpy as np
 from sklearn.kernel_approximation import RBFSampler
 
+from benchmarks.harness.baselines import dense_fourier_features
+from benchmarks.harness.timing import (
+    compile_function,
+    interleaved_medians,
+    random_inputs,
+)
 from keras_crosswise.layers import FastfoodDense, McKernel
 from keras_crosswise.ops import fwht
-
-from harness.baselines import dense_fourier_features
-from harness.timing import compile_function, interleaved_medians, random_inputs
 
 
 def time_width(width, batch, repeats):

@@ -20,7 +20,7 @@ apart, or not), with its training time (`fit`, compilation included) and its
 inference time (`predict_on_batch` of the test split, medians, interleaved)
 as ratios to the baseline's, measured in the same run.
 Writes docs/benchmarks/wide_tasks_<backend>.json and .png.
-Run: KERAS_BACKEND=jax python benchmarks/wide_tasks.py [--seeds 5] [--quick]
+Run: KERAS_BACKEND=jax python -m benchmarks.quality.wide_tasks [--seeds 5] [--quick]
 """
 
 import argparse
@@ -32,18 +32,17 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_crosswise.initializers import DiagonalVarianceScaling
-from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
-
-from harness import (
+from benchmarks.harness import (
     load_friedman1,
     load_mnist1d,
     scores_over_seeds,
     trainable_count,
 )
-from harness.baselines import low_rank_pair, verdict, widest_size
-from harness.results import add_output_arguments, markdown_table, write_json
-from harness.timing import interleaved_medians
+from benchmarks.harness.baselines import low_rank_pair, verdict, widest_size
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.timing import interleaved_medians
+from keras_crosswise.initializers import DiagonalVarianceScaling
+from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
 
 Dense = keras.layers.Dense
 WIDE = 1024

@@ -5,7 +5,7 @@ squared error, batch 256), compiled by Keras with `jit_compile=True` (which
 calls `torch.compile`) or left eager (`jit_compile=False`, Keras's torch
 default), timed interleaved in one process: medians over repeats, the first
 (compiling) call excluded and reported as the compile time.
-Run: KERAS_BACKEND=torch python benchmarks/torch_compile.py [--quick]
+Run: KERAS_BACKEND=torch python -m benchmarks.speed.torch_compile [--quick]
 Writes docs/benchmarks/torch_compile.json.
 """
 
@@ -14,10 +14,15 @@ import pathlib
 import time
 
 import keras
-from fit_speed import LAYERS, compiled_model, regression_data, step_measures
 
-from harness.results import add_output_arguments, markdown_table, write_json
-from harness.timing import interleaved_measures
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.timing import interleaved_measures
+from benchmarks.speed.fit_speed import (
+    LAYERS,
+    compiled_model,
+    regression_data,
+    step_measures,
+)
 
 NAMES = ("CZDense", "FastfoodDense", "McKernel", "Dense")
 

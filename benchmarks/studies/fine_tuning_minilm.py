@@ -37,11 +37,12 @@ epoch of seed 0.
 Results accumulate in docs/benchmarks/fine_tuning_minilm.json, written
 atomically after every run: an interrupted run resumes where it stopped.
 
-    KERAS_BACKEND=jax taskset -c 1 python benchmarks/fine_tuning_minilm.py
-    KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --memory
-    KERAS_BACKEND=jax python benchmarks/fine_tuning_minilm.py --one wordnet ia3 3
-    python benchmarks/fine_tuning_minilm.py --report  # the tables, from the JSON
-    python benchmarks/fine_tuning_minilm.py --fast --out /tmp/x  # tiny BERT
+    KERAS_BACKEND=jax taskset -c 1 python -m benchmarks.studies.fine_tuning_minilm
+    KERAS_BACKEND=jax python -m benchmarks.studies.fine_tuning_minilm --memory
+    KERAS_BACKEND=jax python -m benchmarks.studies.fine_tuning_minilm \\
+        --one wordnet ia3 3  # one run again
+    python -m benchmarks.studies.fine_tuning_minilm --report  # tables, from the JSON
+    python -m benchmarks.studies.fine_tuning_minilm --fast --out /tmp/x  # tiny BERT
 """
 
 import argparse
@@ -53,11 +54,16 @@ import sys
 import keras
 import numpy as np
 
+from benchmarks.harness import english, minilm
+from benchmarks.harness.fine_tuning import compile_and_fit, prepare_pretrained
+from benchmarks.harness.results import (
+    RESULTS_DIR,
+    ROOT,
+    markdown_table,
+    rerun_command,
+    write_json,
+)
 from keras_crosswise._files import write_atomically
-
-from harness import english, minilm
-from harness.fine_tuning import compile_and_fit, prepare_pretrained
-from harness.results import RESULTS_DIR, markdown_table, write_json
 
 OURS = ("cz", "cz_bias", "ia3", "fastfood")
 METHODS = ("head", "ia3", "lora8", "full", "bitfit", "cz_bias", "fastfood", "lora1")
@@ -78,7 +84,7 @@ CURVE_SEEDS = 3
 NAME = "fine_tuning_minilm.json"
 COMPRESS = "compress_minilm.json"  # compress_minilm.py's results, copied in
 RERUNS = "fine_tuning_minilm_reruns.json"  # `--one`'s reruns, copied in
-DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"  # --fast
+DATA = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data"  # --fast
 FAST = {"methods": ("head", "ia3", "lora1"), "train": 4, "epochs": 1}
 
 
@@ -420,7 +426,7 @@ def plot(results, path):
 def encoder_folder(args):
     if args.fast:
         return (
-            pathlib.Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny_bert"
+            pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_bert"
         )
     return minilm.extracted()
 
@@ -531,22 +537,13 @@ def measure_memory(args, path, state):
                 continue
             if method in peak.get(task, {}):
                 continue
-            command = [
-                sys.executable,
-                __file__,
-                "--out",
-                args.out,
-                "--one",
-                task,
-                method,
-                "0",
-                "--epochs",
-                "1",
-            ]
+            command = rerun_command(__spec__, "--out", pathlib.Path(args.out).resolve())
+            command += ["--one", task, method, "0", "--epochs", "1"]
             if args.fast:
                 command.append("--fast")
             output = subprocess.run(
-                [sys.executable, "-c", PEAK, *command[1:]],
+                [sys.executable, "-c", PEAK, *command[2:]],
+                cwd=ROOT,
                 check=True,
                 capture_output=True,
                 text=True,
@@ -558,8 +555,8 @@ def measure_memory(args, path, state):
 
 PEAK = """
 import json, resource, runpy, sys
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+module, sys.argv = sys.argv[1], sys.argv[1:]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"peak_mib": peak}))
 """

@@ -12,7 +12,7 @@ copy of each:
 - TFLite dynamic range: int8 weights, float activations (no dataset).
 Reports test accuracy before and after, and the share of test samples whose
 predicted class is unchanged.
-Run: KERAS_BACKEND=tensorflow python benchmarks/int8.py [--quick]
+Run: KERAS_BACKEND=tensorflow python -m benchmarks.quality.int8 [--quick]
 Writes docs/benchmarks/int8.json.
 """
 
@@ -23,10 +23,10 @@ import tempfile
 import keras
 import numpy as np
 
-from harness import load_digits_split, load_mnist1d
-from harness.models import digits_models, mnist1d_models
-from harness.results import add_output_arguments, markdown_table, write_json
-from harness.training import fit_and_score
+from benchmarks.harness import load_digits_split, load_mnist1d
+from benchmarks.harness.models import digits_models, mnist1d_models
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.training import fit_and_score
 
 MODELS = {
     "digits": (

@@ -14,7 +14,7 @@ are NumPy's, so the errors are the same on every backend, the times are not.
 Then accuracy: RidgeClassifier on each feature map at D = 2048 on digits and
 MNIST-1D, 5 seeds.
 Writes docs/benchmarks/kernel_error_<backend>.json and .png.
-Run: KERAS_BACKEND=jax .venv/bin/python benchmarks/kernel_error.py [--quick]
+Run: KERAS_BACKEND=jax .venv/bin/python -m benchmarks.quality.kernel_error [--quick]
 (TensorFlow, PyTorch timings: add --seeds 1 --sigma-factors 1 --no-accuracy)
 """
 
@@ -26,11 +26,10 @@ import numpy as np
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.linear_model import RidgeClassifier
 
+from benchmarks.harness import load_digits_split, load_mnist1d
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.timing import compile_function, interleaved_medians
 from keras_crosswise.layers import McKernel
-
-from harness import load_digits_split, load_mnist1d
-from harness.results import add_output_arguments, markdown_table, write_json
-from harness.timing import compile_function, interleaved_medians
 
 METHODS = ("McKernel fastfood", "McKernel orthogonal", "RBFSampler", "Nystroem")
 SIGMA_FACTORS = (0.5, 1.0, 2.0)

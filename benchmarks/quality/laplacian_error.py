@@ -7,7 +7,7 @@ seeds, at D feature columns, for
 - `RandomFourierFeatures(D, "laplacian")`, dense i.i.d. Cauchy W (tf-keras's);
 - `RandomFourierFeatures(D, "laplacian", structure="fastfood")`.
 Writes docs/benchmarks/laplacian_error.json.
-Run: KERAS_BACKEND=jax .venv/bin/python benchmarks/laplacian_error.py [--quick]
+Run: KERAS_BACKEND=jax .venv/bin/python -m benchmarks.quality.laplacian_error [--quick]
 """
 
 import argparse
@@ -16,9 +16,8 @@ import pathlib
 import keras
 import numpy as np
 
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
 from keras_crosswise.layers import McKernel, RandomFourierFeatures
-
-from harness.results import add_output_arguments, markdown_table, write_json
 
 
 def features(name, columns, sigma, seed):

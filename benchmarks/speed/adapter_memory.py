@@ -18,8 +18,8 @@ merge time, and each method's training peak and step time over keras-hub
 LoRA r4's of the same run. Run each backend alone (nothing else on the
 machine) for step times.
 
-    KERAS_BACKEND=jax python benchmarks/adapter_memory.py
-    python benchmarks/adapter_memory.py --quick --out /tmp/x   # a tiny config
+    KERAS_BACKEND=jax python -m benchmarks.speed.adapter_memory
+    python -m benchmarks.speed.adapter_memory --quick --out /tmp/x   # a tiny config
 """
 
 import argparse
@@ -29,7 +29,6 @@ import pathlib
 import resource
 import statistics
 import subprocess
-import sys
 import time
 
 CONFIGS = {  # keras-hub BertBackbone arguments
@@ -88,7 +87,7 @@ def one_run(config, method, vocabulary):
     y = {"pooled_output": rng.standard_normal((BATCH, config["hidden_dim"]))}
     saved_mib = None
     if keras.backend.backend() == "torch":
-        from harness.models import saved_for_backward_bytes
+        from benchmarks.harness.models import saved_for_backward_bytes
 
         tensors = {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
 
@@ -128,7 +127,13 @@ def one_run(config, method, vocabulary):
 
 
 def main():
-    from harness.results import add_output_arguments, markdown_table, write_json
+    from benchmarks.harness.results import (
+        ROOT,
+        add_output_arguments,
+        markdown_table,
+        rerun_command,
+        write_json,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_output_arguments(parser)
@@ -147,7 +152,8 @@ def main():
         for method in methods:
             child = json.dumps([config, method, vocabulary])
             done = subprocess.run(
-                [sys.executable, __file__, "--child", child],
+                rerun_command(__spec__, "--child", child),
+                cwd=ROOT,
                 capture_output=True,
                 text=True,
                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -10,7 +10,7 @@ second time with `MALLOC_MMAP_THRESHOLD_=4294967296` to see glibc keep large
 blocks instead of mapping fresh pages for each.
 Writes docs/benchmarks/fwht_large_n_torch.json.
 
-    KERAS_BACKEND=torch taskset -c 0 python benchmarks/fwht_large_n.py
+    KERAS_BACKEND=torch taskset -c 0 python -m benchmarks.speed.fwht_large_n
 """
 
 import argparse
@@ -19,11 +19,10 @@ import pathlib
 
 import keras
 
+from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.timing import interleaved_medians, random_inputs
 from keras_crosswise import native
 from keras_crosswise.ops import fwht
-
-from harness.results import add_output_arguments, write_json
-from harness.timing import interleaved_medians, random_inputs
 
 
 def measure(n, batch, repeats):

@@ -15,7 +15,7 @@ size: `rule / fastest`, and its worst value at n >= 256 for `--rule-batch` rows
 and "fastest" concern the portable `keras.ops` methods, which every export
 runs.
 Writes docs/benchmarks/fwht_methods_<backend>_<device>.json.
-Run per backend: KERAS_BACKEND=jax python benchmarks/fwht_methods.py
+Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.fwht_methods
     [--batches 1 32 256 4096] [--quick]
 """
 
@@ -24,6 +24,12 @@ import pathlib
 
 import keras
 
+from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.timing import (
+    compile_function,
+    interleaved_medians,
+    random_inputs,
+)
 from keras_crosswise import native
 from keras_crosswise.ops import fwht
 from keras_crosswise.ops.hadamard import (
@@ -31,9 +37,6 @@ from keras_crosswise.ops.hadamard import (
     kronecker_factors,
     resolve_method,
 )
-
-from harness.results import add_output_arguments, write_json
-from harness.timing import compile_function, interleaved_medians, random_inputs
 
 MAX_ELEMENTS = 2**24  # batch * n above this is skipped (64 MB of float32)
 

@@ -23,7 +23,7 @@ paired win/tie/loss of each adapter against BitFit and every LoRA with at
 least as many parameters (win or loss when the mean paired difference
 exceeds its std over seeds), and fit-time ratios against LoRA r = 1.
 Writes docs/benchmarks/fine_tuning.json and .png.
-Run: KERAS_BACKEND=jax python benchmarks/fine_tuning.py [--seeds 5] [--quick]
+Run: KERAS_BACKEND=jax python -m benchmarks.quality.fine_tuning [--seeds 5] [--quick]
 (the JSON is written after each target, so an interrupted run keeps its
 finished targets).
 """
@@ -34,10 +34,10 @@ import pathlib
 import keras
 import numpy as np
 
-from harness import load_digits_split, load_mnist1d
-from harness.fine_tuning import compile_and_fit, paired_calls, prepare
-from harness.models import trainable_count
-from harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness import load_digits_split, load_mnist1d
+from benchmarks.harness.fine_tuning import compile_and_fit, paired_calls, prepare
+from benchmarks.harness.models import trainable_count
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
 
 METHODS = (
     "head",

@@ -19,7 +19,7 @@ digits (1347 / 450, 64 features, standardised). Then:
   ours is then called a win, tie or loss against each (means more than the
   larger standard deviation apart, or not).
 Writes docs/benchmarks/accuracy.json and accuracy.png.
-Run: KERAS_BACKEND=jax python benchmarks/accuracy.py [--seeds 5] [--quick]
+Run: KERAS_BACKEND=jax python -m benchmarks.quality.accuracy [--seeds 5] [--quick]
 """
 
 import argparse
@@ -30,10 +30,7 @@ import keras
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from keras_crosswise.layers import FastfoodDense
-from keras_crosswise.ops import cz, cz_expand
-
-from harness import (
+from benchmarks.harness import (
     load_digits_split,
     load_mnist1d,
     mnist1d_models,
@@ -41,12 +38,14 @@ from harness import (
     scores_over_seeds,
     trainable_count,
 )
-from harness.baselines import (
+from benchmarks.harness.baselines import (
     low_rank_middle,
     verdict,
     widest_size,
 )
-from harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import cz, cz_expand
 
 REFERENCE = "MLP 100-100 (reference)"
 # (W1, width, residual FastfoodDense blocks), roughly smallest first.

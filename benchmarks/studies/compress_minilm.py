@@ -27,8 +27,8 @@ its `"compress"` key).
 Needs what `fine_tuning_minilm.py` needs (requirements/benchmarks-text.txt,
 Debian's wordnet-base). Run on one core, in the background:
 
-    KERAS_BACKEND=jax taskset -c 1 python benchmarks/compress_minilm.py
-    python benchmarks/compress_minilm.py --fast --out /tmp/x  # tiny BERT
+    KERAS_BACKEND=jax taskset -c 1 python -m benchmarks.studies.compress_minilm
+    python -m benchmarks.studies.compress_minilm --fast --out /tmp/x  # tiny BERT
 """
 
 import argparse
@@ -40,14 +40,13 @@ import keras
 import numpy as np
 
 import keras_crosswise
+from benchmarks.harness import english, minilm
+from benchmarks.harness.models import parameter_count
+from benchmarks.harness.results import RESULTS_DIR, write_json
+from benchmarks.harness.timing import interleaved_medians
 from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise.compression.distillation import distil, outputs_loss
 from keras_crosswise.compression.structures import fresh_layer
-
-from harness import english, minilm
-from harness.models import parameter_count
-from harness.results import RESULTS_DIR, write_json
-from harness.timing import interleaved_medians
 
 NAME = "compress_minilm.json"
 LENGTH = 32  # tokens a gloss, as in the fine-tuning study
@@ -55,7 +54,7 @@ SEEDS = 5
 TRAIN = 32
 BATCH = 64  # compress's default
 STRUCTURES = ("cz", "fastfood")
-DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
+DATA = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data"
 FAST = {"texts": 64, "epochs": 1, "held_out": 16, "train": 4, "seeds": 2}
 FAST["structures"] = ("cz",)
 
@@ -87,7 +86,7 @@ def feedforward_pairs(teacher):
 
 
 def replaced_params(layers):
-    """Learned (float) weights of `layers` (as benchmarks/compress.py counts)."""
+    """Learned (float) weights of `layers` (as `quality/compress.py` counts)."""
     return sum(parameter_count(layer) for layer in layers)
 
 

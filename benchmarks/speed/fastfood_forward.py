@@ -10,7 +10,7 @@ as XLA compiles no custom op) and the `keras.ops` path (`KERAS_CROSSWISE_NATIVE=
 in a second process would give the same).
 Writes docs/benchmarks/fastfood_forward_<backend>.json.
 
-    KERAS_BACKEND=jax taskset -c 0 python benchmarks/fastfood_forward.py
+    KERAS_BACKEND=jax taskset -c 0 python -m benchmarks.speed.fastfood_forward
 """
 
 import argparse
@@ -19,17 +19,16 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_crosswise import native
-from keras_crosswise.layers import FastfoodDense
-from keras_crosswise.ops import hadamard
-
-from harness.results import add_output_arguments, write_json
-from harness.timing import (
+from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.timing import (
     compile_function,
     interleaved_medians,
     random_inputs,
     without_native,
 )
+from keras_crosswise import native
+from keras_crosswise.layers import FastfoodDense
+from keras_crosswise.ops import hadamard
 
 
 def forward(model, native_route=False):

@@ -1,7 +1,7 @@
 """Which stage of `compress` helps? An ablation against the naive recipe.
 
 Teachers: a digits MLP 64-512-512-10 (30 epochs) and the three teachers of
-benchmarks/compress.py, trained as there (Adam 1e-3, batch 128). Each hidden
+benchmarks/quality/compress.py, trained as there (Adam 1e-3, batch 128). Each hidden
 Dense layer with at least 8192 weights becomes a FastfoodDense. Every row
 distils for the same `--epochs` (default 20) and changes one thing from its
 base row; the naive recipe is a fresh student of the same structure trained
@@ -10,7 +10,7 @@ on plain MSE to the teacher's logits (Adam 1e-3, batch 64), the same as
 batch_size=64, optimizer=Adam(1e-3))`. The last rows are compress's
 defaults. Mean ± std test accuracy over `--seeds` (default 3) and seconds
 per distillation epoch against the teacher's own `fit` epoch.
-Run: KERAS_BACKEND=jax python benchmarks/compress_ablation.py [--seeds 3]
+Run: KERAS_BACKEND=jax python -m benchmarks.quality.compress_ablation [--seeds 3]
 """
 
 import argparse
@@ -18,13 +18,12 @@ import time
 
 import keras
 import numpy as np
-from compress import TEACHERS as BENCHMARK_TEACHERS
-from compress import mlp, train
 
 import keras_crosswise
-
-from harness import load_digits_split, load_mnist1d
-from harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness import load_digits_split, load_mnist1d
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.quality.compress import TEACHERS as BENCHMARK_TEACHERS
+from benchmarks.quality.compress import mlp, train
 
 # compress's defaults up to 0.2, and the naive recipe, spelled out.
 OLD = {
@@ -71,7 +70,10 @@ COMPRESS_OPTIONS = ("init", "layer_epochs", "temperature", "label_weight", "batc
 
 TEACHERS = {
     "digits MLP 64-512-512-10": (load_digits_split, mlp, (512, 512), 30),
-    **{f"{name} (benchmarks/compress.py)": t for name, t in BENCHMARK_TEACHERS.items()},
+    **{
+        f"{name} (benchmarks/quality/compress.py)": t
+        for name, t in BENCHMARK_TEACHERS.items()
+    },
 }
 
 

@@ -18,7 +18,7 @@ Where the native Walsh-Hadamard kernel is built (`keras_crosswise.native`),
 FastfoodDense is also timed on the portable `keras.ops` path, each call inside
 `native.disabled()` (a compiled function keeps the path it was traced with):
 `FastfoodDense` is the native route, `FastfoodDense keras.ops` the other one.
-Run per backend: KERAS_BACKEND=jax python benchmarks/fit_speed.py
+Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.fit_speed
 """
 
 import argparse
@@ -26,12 +26,15 @@ import time
 
 import keras
 
+from benchmarks.harness.baselines import dense_fourier_features
+from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.timing import (
+    interleaved_measures,
+    random_inputs,
+    without_native,
+)
 from keras_crosswise import native
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
-
-from harness.baselines import dense_fourier_features
-from harness.results import add_output_arguments, markdown_table, write_json
-from harness.timing import interleaved_measures, random_inputs, without_native
 
 
 class ScaleShift(keras.layers.Layer):
