@@ -122,6 +122,7 @@ def worst_tensors(model, representative, count=4):
 
 
 def measure(name, make_model, data, steps):
+    keras.utils.set_random_seed(0)  # the initial weights too, not only the fit
     model = make_model()
     accuracy, _ = fit_and_score(model, data, steps=steps)
     x_test, y_test = data[1], data[3]
