@@ -166,15 +166,15 @@ def resolve_method(n, method="auto", max_factor=None, device=None):
     return method, chosen_factor if chosen == "kronecker" else MAX_FACTOR
 
 
-def portable_transform(x, scale):
-    """`scale * x @ H_n` by the `keras.ops` rule for a CPU: what the native
+def portable_transform(x, factor):
+    """`factor * x @ H_n` by the `keras.ops` rule for a CPU: what the native
     kernel computes, for the JAX primitive's export lowering."""
     n = static_size(x.shape[-1])
     method, max_factor = resolve_method(n, device="cpu")
     result = transform(x, n, method, max_factor)
-    return result if scale == 1.0 else result * scale
+    return result if factor == 1.0 else result * factor
 
 
-def transform_scale(n, normalize):
+def transform_factor(n, normalize):
     """The factor of `fwht(normalize=...)` for size n."""
     return float(1.0 / np.sqrt(n)) if normalize else 1.0

@@ -48,7 +48,7 @@ from keras_crosswise._files import write_atomically
 from keras_crosswise._portable_hadamard import (
     device_kind,
     is_power_of_two,
-    transform_scale,
+    transform_factor,
 )
 
 SOURCE = pathlib.Path(__file__).parent
@@ -326,10 +326,10 @@ def _open(path):
     library = ctypes.CDLL(str(path))
     sizes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
     for suffix in ("f32", "f64"):
-        # (src, dst, rows, n, scale) -> status
+        # (src, dst, rows, n, factor) -> status
         plain = getattr(library, f"crosswise_fwht_{suffix}")
         plain.argtypes, plain.restype = [*sizes, ctypes.c_double], ctypes.c_int
-        # (src, dst, rows, n, scale, diagonal, permutation, blocks) -> status
+        # (src, dst, rows, n, factor, diagonal, permutation, blocks) -> status
         step = getattr(library, f"crosswise_fastfood_step_{suffix}")
         step.argtypes = [
             *sizes,
@@ -478,7 +478,7 @@ def status(backend=None):
 
 
 def transform_for(x, asked=False):
-    """The native `(x, scale) -> scale * x @ H` for the tensor `x`, or `None`
+    """The native `(x, factor) -> factor * x @ H` for the tensor `x`, or `None`
     where it does not apply: inside `disabled()`, not built, not on a CPU,
     or while a model is exported. On TensorFlow, outside XLA, eagerly and in
     Keras's trainer graphs, or in any graph where the caller `asked` for
@@ -566,7 +566,7 @@ def eager_transform(x, normalize):
     n = x.shape[-1]
     if not is_power_of_two(n):
         return None  # fwht's own error
-    return _torch.run(x, transform_scale(n, normalize))
+    return _torch.run(x, transform_factor(n, normalize))
 
 
 def reason():

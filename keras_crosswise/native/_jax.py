@@ -31,37 +31,37 @@ FASTFOOD_BACKWARD_TARGET = "keras_crosswise_fastfood_backward"
 
 fwht_p = Primitive("keras_crosswise_fwht")
 fwht_p.def_impl(functools.partial(jax_apply_primitive(), fwht_p))
-fwht_p.def_abstract_eval(lambda x, *, scale: jax.core.ShapedArray(x.shape, x.dtype))
+fwht_p.def_abstract_eval(lambda x, *, factor: jax.core.ShapedArray(x.shape, x.dtype))
 
 
-def fwht(x, scale):
-    """`scale * x @ H_n` over the last axis of a float32/float64 array."""
-    return fwht_p.bind(x, scale=float(scale))
+def fwht(x, factor):
+    """`factor * x @ H_n` over the last axis of a float32/float64 array."""
+    return fwht_p.bind(x, factor=float(factor))
 
 
-def _portable(x, *, scale):
-    return portable_transform(x, scale)
+def _portable(x, *, factor):
+    return portable_transform(x, factor)
 
 
 _portable_lowering = mlir.lower_fun(_portable, multiple_results=False)
 
 
-def _cpu_lowering(ctx, x, *, scale):
+def _cpu_lowering(ctx, x, *, factor):
     if ctx.module_context.lowering_parameters.for_export:
-        return _portable_lowering(ctx, x, scale=scale)
-    return jax.ffi.ffi_lowering(TARGET)(ctx, x, scale=np.float64(scale))
+        return _portable_lowering(ctx, x, factor=factor)
+    return jax.ffi.ffi_lowering(TARGET)(ctx, x, factor=np.float64(factor))
 
 
 mlir.register_lowering(fwht_p, _portable_lowering)
 mlir.register_lowering(fwht_p, _cpu_lowering, platform="cpu")
 # Linear, and H is symmetric: the transpose is the same transform.
-ad.deflinear2(fwht_p, lambda cotangent, x, *, scale: [fwht(cotangent, scale)])
+ad.deflinear2(fwht_p, lambda cotangent, x, *, factor: [fwht(cotangent, factor)])
 
 
-def _batch(arguments, dimensions, *, scale):
+def _batch(arguments, dimensions, *, factor):
     # Rows are independent: the vmapped axis becomes one more leading axis.
     (x,), (axis,) = arguments, dimensions
-    return fwht(jax.numpy.moveaxis(x, axis, 0), scale), 0
+    return fwht(jax.numpy.moveaxis(x, axis, 0), factor), 0
 
 
 batching.primitive_batchers[fwht_p] = _batch

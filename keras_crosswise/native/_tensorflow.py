@@ -47,6 +47,6 @@ def serves_this_trace(asked=False):
     return asked or any(name in KERAS_STEP_FUNCTIONS for name in where)
 
 
-def fwht(x, scale):
-    """`scale * x @ H_n` over the last axis of a float32/float64 tensor."""
-    return _module.keras_crosswise_fwht(x, tf.constant(scale, tf.float64))
+def fwht(x, factor):
+    """`factor * x @ H_n` over the last axis of a float32/float64 tensor."""
+    return _module.keras_crosswise_fwht(x, tf.constant(factor, tf.float64))

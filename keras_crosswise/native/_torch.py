@@ -20,15 +20,15 @@ def op():
     return _op
 
 
-def run(x, scale, diagonal=None, permutation=None):
-    """`scale * (x[..., permutation] * diagonal) @ H_n` over the last axis of a
+def run(x, factor, diagonal=None, permutation=None):
+    """`factor * (x[..., permutation] * diagonal) @ H_n` over the last axis of a
     float32/float64 CPU tensor, computed now (no autograd). `diagonal` and
     `permutation` (each row a permutation of 0..n-1), of one shape
     `(blocks, n)`, serve row r by their row r % blocks; `None` for none.
     Every size and index is checked before the kernel reads memory: a
     ValueError, never a read outside a tensor."""
-    kernel = _kernels.get(x.dtype)
-    if kernel is None:
+    step = _kernels.get(x.dtype)
+    if step is None:
         raise ValueError(
             f"keras_crosswise::fwht takes float32 or float64; got {x.dtype}."
         )
@@ -52,7 +52,7 @@ def run(x, scale, diagonal=None, permutation=None):
     blocks = next(iter(shapes))[0] if shapes else 1
     out = torch.empty(x.shape, dtype=x.dtype)
     rows = x.numel() // n
-    status = kernel(x.data_ptr(), out.data_ptr(), rows, n, scale, *pointers, blocks)
+    status = step(x.data_ptr(), out.data_ptr(), rows, n, factor, *pointers, blocks)
     if status == -2:  # the kernel's own check, behind _table's
         raise ValueError(_outside(n))
     if status != 0:
@@ -84,12 +84,12 @@ def _table(name, table, dtype, n):
     return table.detach().to(dtype).contiguous()
 
 
-def fwht(x, scale):
+def fwht(x, factor):
     """The transform for `hadamard.fwht`: the op where autograd or
     torch.compile needs it, else the kernel directly."""
     if torch.compiler.is_compiling() or (x.requires_grad and torch.is_grad_enabled()):
-        return _op(x, scale)
-    return run(x, scale)
+        return _op(x, factor)
+    return run(x, factor)
 
 
 def runs_directly(x, *tables):
@@ -256,20 +256,20 @@ def register(library):
     @torch.library.custom_op(
         "keras_crosswise::fwht", mutates_args=(), device_types="cpu"
     )
-    def transform(x: torch.Tensor, scale: float) -> torch.Tensor:
-        """`scale * x @ H_n` over the last axis of a float32/float64 CPU tensor."""
-        return run(x, scale)
+    def transform(x: torch.Tensor, factor: float) -> torch.Tensor:
+        """`factor * x @ H_n` over the last axis of a float32/float64 CPU tensor."""
+        return run(x, factor)
 
     @transform.register_fake
-    def _(x, scale):
+    def _(x, factor):
         return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
     def setup_context(ctx, inputs, output):
-        ctx.scale = inputs[1]
+        ctx.factor = inputs[1]
 
     def backward(ctx, grad):
         # H is symmetric: the gradient is the same transform of the gradient.
-        return transform(grad, ctx.scale), None
+        return transform(grad, ctx.factor), None
 
     transform.register_autograd(backward, setup_context=setup_context)
     _op = transform

@@ -1,5 +1,5 @@
 /* keras-crosswise's native fast Walsh-Hadamard transform (CPU, float32 and
- * float64): dst = scale * src @ H_n over the last axis, rows after rows,
+ * float64): dst = factor * src @ H_n over the last axis, rows after rows,
  * single-threaded; and the whole Fastfood product S H G Pi H B x + bias with
  * its gradient, one row in cache at a time (crosswise_fastfood_forward_*,
  * crosswise_fastfood_backward_*). Built on first use by keras_crosswise.native (see there);
@@ -72,14 +72,14 @@
 
 /* Rows shorter than a vector: plain butterflies. */
 #define SCALAR_ROWS(T, NAME)                                                   \
-  static void NAME(const T *src, T *dst, int64_t rows, int64_t n, T scale,     \
+  static void NAME(const T *src, T *dst, int64_t rows, int64_t n, T factor,     \
                    const T *diag, int64_t diag_rows, const int32_t *perm) {    \
     for (int64_t r = 0; r < rows; r++) {                                       \
       T *out = dst + r * n;                                                    \
       const T *d = diag ? diag + (r % diag_rows) * n : 0;                      \
       const int32_t *p = perm ? perm + (r % diag_rows) * n : 0;                \
       for (int64_t i = 0; i < n; i++)                                          \
-        out[i] = src[r * n + (p ? p[i] : i)] * scale * (d ? d[i] : (T)1);      \
+        out[i] = src[r * n + (p ? p[i] : i)] * factor * (d ? d[i] : (T)1);      \
       for (int64_t h = 1; h < n; h <<= 1)                                      \
         for (int64_t base = 0; base < n; base += 2 * h)                        \
           for (int64_t j = base; j < base + h; j++) {                          \
@@ -156,46 +156,46 @@ static int bad_permutation(const int32_t *perm, int64_t blocks, int64_t n) {
   return 0;
 }
 
-/* dst = scale * (src[:, perm] * diag) @ H_n, rows x n, n a power of two (dst
+/* dst = factor * (src[:, perm] * diag) @ H_n, rows x n, n a power of two (dst
  * must not overlap src when perm is given); row r takes row r % blocks of
  * the (blocks, n) `diag` and `perm` (each row a permutation of 0 .. n-1),
  * either NULL for none. Returns 0, -1 for bad sizes, or -2 (nothing written)
  * for a `perm` index outside 0 .. n-1. */
 int crosswise_fastfood_step_f32(const float *src, float *dst, int64_t rows,
-                                int64_t n, double scale, const float *diag,
+                                int64_t n, double factor, const float *diag,
                                 const int32_t *perm, int64_t blocks) {
   if (bad_sizes(rows, n, blocks)) return -1;
   if (bad_permutation(perm, blocks, n)) return -2;
   int which = crosswise_fwht_level();
   if (n < LANES_F32[which])
-    rows_f32_scalar(src, dst, rows, n, (float)scale, diag, blocks, perm);
+    rows_f32_scalar(src, dst, rows, n, (float)factor, diag, blocks, perm);
   else
-    ROWS_F32[which](src, dst, rows, n, (float)scale, diag, blocks, perm);
+    ROWS_F32[which](src, dst, rows, n, (float)factor, diag, blocks, perm);
   return 0;
 }
 
 int crosswise_fastfood_step_f64(const double *src, double *dst, int64_t rows,
-                                int64_t n, double scale, const double *diag,
+                                int64_t n, double factor, const double *diag,
                                 const int32_t *perm, int64_t blocks) {
   if (bad_sizes(rows, n, blocks)) return -1;
   if (bad_permutation(perm, blocks, n)) return -2;
   int which = crosswise_fwht_level();
   if (n < LANES_F64[which])
-    rows_f64_scalar(src, dst, rows, n, scale, diag, blocks, perm);
+    rows_f64_scalar(src, dst, rows, n, factor, diag, blocks, perm);
   else
-    ROWS_F64[which](src, dst, rows, n, scale, diag, blocks, perm);
+    ROWS_F64[which](src, dst, rows, n, factor, diag, blocks, perm);
   return 0;
 }
 
-/* dst = scale * src @ H_n (dst may equal src). */
+/* dst = factor * src @ H_n (dst may equal src). */
 int crosswise_fwht_f32(const float *src, float *dst, int64_t rows, int64_t n,
-                       double scale) {
-  return crosswise_fastfood_step_f32(src, dst, rows, n, scale, 0, 0, 1);
+                       double factor) {
+  return crosswise_fastfood_step_f32(src, dst, rows, n, factor, 0, 0, 1);
 }
 
 int crosswise_fwht_f64(const double *src, double *dst, int64_t rows, int64_t n,
-                       double scale) {
-  return crosswise_fastfood_step_f64(src, dst, rows, n, scale, 0, 0, 1);
+                       double factor) {
+  return crosswise_fastfood_step_f64(src, dst, rows, n, factor, 0, 0, 1);
 }
 
 /* The whole Fastfood product, one input row and block at a time, the row's

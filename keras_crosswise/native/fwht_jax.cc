@@ -1,5 +1,5 @@
 // XLA FFI handler (CPU) for keras-crosswise's native Walsh-Hadamard kernel:
-// y = scale * x @ H_n over the last axis of a float32 or float64 array; and
+// y = factor * x @ H_n over the last axis of a float32 or float64 array; and
 // the fused Fastfood product scale * (H G Pi H B x)[:outputs] + bias with its
 // backward (CrosswiseFastfood, CrosswiseFastfoodBackward).
 // Built on first use against the XLA FFI headers that jaxlib ships
@@ -25,12 +25,12 @@ CROSSWISE_FASTFOOD(float, f32)
 CROSSWISE_FASTFOOD(double, f64)
 
 extern "C" int crosswise_fwht_f32(const float *src, float *dst, int64_t rows,
-                                  int64_t n, double scale);
+                                  int64_t n, double factor);
 extern "C" int crosswise_fwht_f64(const double *src, double *dst, int64_t rows,
-                                  int64_t n, double scale);
+                                  int64_t n, double factor);
 
 static ffi::Error Fwht(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y,
-                       double scale) {
+                       double factor) {
   auto dims = x.dimensions();
   if (dims.size() == 0) {
     return ffi::Error::InvalidArgument("crosswise_fwht: x must have an axis");
@@ -42,12 +42,12 @@ static ffi::Error Fwht(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y,
     case ffi::DataType::F32:
       status = crosswise_fwht_f32(static_cast<const float *>(x.untyped_data()),
                                   static_cast<float *>(y->untyped_data()), rows,
-                                  n, scale);
+                                  n, factor);
       break;
     case ffi::DataType::F64:
       status = crosswise_fwht_f64(static_cast<const double *>(x.untyped_data()),
                                   static_cast<double *>(y->untyped_data()),
-                                  rows, n, scale);
+                                  rows, n, factor);
       break;
     default:
       return ffi::Error::InvalidArgument(
@@ -64,7 +64,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CrosswiseFwht, Fwht,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
-                                  .Attr<double>("scale"));
+                                  .Attr<double>("factor"));
 
 namespace {
 

@@ -139,7 +139,7 @@ K_TARGET static void K_FN(stages)(K_T *x, int64_t m, int64_t from, int64_t to) {
   if (h * 2 <= to) K_FN(radix2)(x, m, h);
 }
 
-/* out[0 .. 8 K_LANES) = scale * d * in[0 .. 8 K_LANES) with every stage of
+/* out[0 .. 8 K_LANES) = factor * d * in[0 .. 8 K_LANES) with every stage of
  * stride < 8 K_LANES: the in-vector ones, then three across the eight
  * vectors. `d` is a diagonal's matching entries, or NULL for none. */
 K_TARGET static inline K_V K_FN(gather)(const K_T *in, const int32_t *p) {
@@ -157,10 +157,10 @@ K_TARGET static inline K_V K_FN(input)(const K_T *in, const int32_t *p, int64_t 
 
 K_TARGET static inline void K_FN(first_pass)(const K_T *in, const int32_t *p,
                                              int64_t j, const K_T *d, K_T *out,
-                                             K_V scales) {
+                                             K_V factors) {
   K_V a[8];
   for (int i = 0; i < 8; i++) {
-    K_V v = K_FN(input)(in, p, j + i * K_LANES) * scales;
+    K_V v = K_FN(input)(in, p, j + i * K_LANES) * factors;
     if (d) v *= K_FN(load)(d + j + i * K_LANES);
     a[i] = K_FN(in_vector)(v);
   }
@@ -168,15 +168,15 @@ K_TARGET static inline void K_FN(first_pass)(const K_T *in, const int32_t *p,
   for (int i = 0; i < 8; i++) K_FN(store)(out + j + i * K_LANES, a[i]);
 }
 
-/* dst[r] = scale * (src[r][perm[b]] * diag[b]) @ H_n for each of `rows` rows
+/* dst[r] = factor * (src[r][perm[b]] * diag[b]) @ H_n for each of `rows` rows
  * (n >= K_LANES), b = r % diag_rows; `diag` of shape (diag_rows, n), and
  * `perm` (each row a permutation of 0 .. n-1), or NULL for none. */
 K_TARGET static void K_FN(rows)(const K_T *src, K_T *dst, int64_t rows, int64_t n,
-                                K_T scale, const K_T *diag, int64_t diag_rows,
+                                K_T factor, const K_T *diag, int64_t diag_rows,
                                 const int32_t *perm) {
   const int64_t cap = FWHT_BLOCK_BYTES / (int64_t)sizeof(K_T);
   const int64_t block = n < cap ? n : cap, group = 8 * K_LANES;
-  const K_V scales = (K_V){0} + scale;
+  const K_V factors = (K_V){0} + factor;
   for (int64_t r = 0; r < rows; r++) {
     const K_T *in = src + r * n;
     const K_T *d = diag ? diag + (r % diag_rows) * n : NULL;
@@ -184,7 +184,7 @@ K_TARGET static void K_FN(rows)(const K_T *src, K_T *dst, int64_t rows, int64_t 
     K_T *out = dst + r * n;
     if (n < group) {
       for (int64_t j = 0; j < n; j += K_LANES) {
-        K_V v = K_FN(input)(in, p, j) * scales;
+        K_V v = K_FN(input)(in, p, j) * factors;
         if (d) v *= K_FN(load)(d + j);
         K_FN(store)(out + j, K_FN(in_vector)(v));
       }
@@ -193,7 +193,7 @@ K_TARGET static void K_FN(rows)(const K_T *src, K_T *dst, int64_t rows, int64_t 
     }
     for (int64_t b = 0; b < n; b += block) {
       for (int64_t j = b; j < b + block; j += group)
-        K_FN(first_pass)(in, p, j, d, out, scales);
+        K_FN(first_pass)(in, p, j, d, out, factors);
       K_FN(stages)(out + b, block, group, block);
     }
     K_FN(stages)(out, n, block, n);

@@ -1,6 +1,6 @@
 // TensorFlow op (CPU) for keras-crosswise's native Walsh-Hadamard kernel:
-// y = scale * x @ H_n over the last axis of a float32 or float64 tensor
-// (scale a float64 scalar).
+// y = factor * x @ H_n over the last axis of a float32 or float64 tensor
+// (factor a float64 scalar).
 // Built on first use against the headers TensorFlow ships
 // (tf.sysconfig.get_compile_flags()), linked with fwht.c, and loaded by
 // keras_crosswise.native._tensorflow with tf.load_op_library, which also
@@ -15,9 +15,9 @@
 #include "tensorflow/core/util/work_sharder.h"
 
 extern "C" int crosswise_fwht_f32(const float *src, float *dst, int64_t rows,
-                                  int64_t n, double scale);
+                                  int64_t n, double factor);
 extern "C" int crosswise_fwht_f64(const double *src, double *dst, int64_t rows,
-                                  int64_t n, double scale);
+                                  int64_t n, double factor);
 
 namespace {
 
@@ -28,13 +28,13 @@ using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 using ::tensorflow::errors::InvalidArgument;
 
-int Run(const float *src, float *dst, int64_t rows, int64_t n, double scale) {
-  return crosswise_fwht_f32(src, dst, rows, n, scale);
+int Run(const float *src, float *dst, int64_t rows, int64_t n, double factor) {
+  return crosswise_fwht_f32(src, dst, rows, n, factor);
 }
 
 int Run(const double *src, double *dst, int64_t rows, int64_t n,
-        double scale) {
-  return crosswise_fwht_f64(src, dst, rows, n, scale);
+        double factor) {
+  return crosswise_fwht_f64(src, dst, rows, n, factor);
 }
 
 template <typename T>
@@ -44,9 +44,9 @@ class FwhtOp : public OpKernel {
 
   void Compute(OpKernelContext *context) override {
     const Tensor &x = context->input(0);
-    const Tensor &scale_tensor = context->input(1);
-    OP_REQUIRES(context, scale_tensor.NumElements() == 1,
-                InvalidArgument("KerasCrosswiseFwht: scale must be a scalar"));
+    const Tensor &factor_tensor = context->input(1);
+    OP_REQUIRES(context, factor_tensor.NumElements() == 1,
+                InvalidArgument("KerasCrosswiseFwht: factor must be a scalar"));
     OP_REQUIRES(context, x.dims() >= 1,
                 InvalidArgument("KerasCrosswiseFwht: x must have an axis"));
     const int64_t n = x.dim_size(x.dims() - 1);
@@ -60,11 +60,11 @@ class FwhtOp : public OpKernel {
     if (rows == 0) return;
     const T *src = x.flat<T>().data();
     T *dst = y->flat<T>().data();
-    const double scale = static_cast<double>(scale_tensor.flat<double>()(0));
+    const double factor = static_cast<double>(factor_tensor.flat<double>()(0));
     int64_t log2n = 0;
     while ((int64_t{1} << log2n) < n) log2n++;
     auto work = [&](int64_t begin, int64_t end) {
-      Run(src + begin * n, dst + begin * n, end - begin, n, scale);
+      Run(src + begin * n, dst + begin * n, end - begin, n, factor);
     };
     auto *threads = context->device()->tensorflow_cpu_worker_threads();
     // Cost of a row: about n log2(n) additions, read and written.
@@ -77,19 +77,19 @@ class FwhtOp : public OpKernel {
 
 REGISTER_OP("KerasCrosswiseFwht")
     .Input("x: T")
-    .Input("scale: double")
+    .Input("factor: double")
     .Output("y: T")
     .Attr("T: {float, double}")
     .SetShapeFn(::tensorflow::shape_inference::UnchangedShape)
-    .Doc("y = scale * x @ H_n over the last axis (keras-crosswise).");
+    .Doc("y = factor * x @ H_n over the last axis (keras-crosswise).");
 
 REGISTER_KERNEL_BUILDER(Name("KerasCrosswiseFwht")
                             .Device(DEVICE_CPU)
-                            .HostMemory("scale")
+                            .HostMemory("factor")
                             .TypeConstraint<float>("T"),
                         FwhtOp<float>);
 REGISTER_KERNEL_BUILDER(Name("KerasCrosswiseFwht")
                             .Device(DEVICE_CPU)
-                            .HostMemory("scale")
+                            .HostMemory("factor")
                             .TypeConstraint<double>("T"),
                         FwhtOp<double>);

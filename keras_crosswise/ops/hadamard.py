@@ -20,7 +20,7 @@ from keras_crosswise._portable_hadamard import (  # noqa: F401 (the ops API)
     next_power_of_two,
     resolve_method,
     transform,
-    transform_scale,
+    transform_factor,
 )
 from keras_crosswise._tensors import (
     as_tensors,
@@ -125,13 +125,13 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
     if not keras.backend.is_float_dtype(dtype):
         dtype = "float32"
     x = ops.cast(x, working_dtype(dtype))
-    scale = transform_scale(n, normalize)
+    factor = transform_factor(n, normalize)
     if method in ("auto", "native"):
-        kernel = native.transform_for(x, asked=method == "native")
+        native_transform = native.transform_for(x, asked=method == "native")
         # Faster than every keras.ops method at every n measured, 16 to 65536
         # (benchmarks/speed/fwht_methods.py, docs/benchmarks.md).
-        if kernel is not None:
-            return ops.cast(kernel(x, scale), dtype)
+        if native_transform is not None:
+            return ops.cast(native_transform(x, factor), dtype)
         if method == "native":
             raise ValueError(
                 "`method='native'`: the native kernel cannot run here: "
@@ -141,5 +141,5 @@ def fwht(x, normalize=False, method="auto", max_factor=None):
         method, max_factor = resolve_method(n, method, max_factor, device_kind(x))
     result = _hadamard_with_self_adjoint_gradient(x, n, method, max_factor)
     if normalize:
-        result = result * scale
+        result = result * factor
     return ops.cast(result, dtype)
