@@ -1,7 +1,9 @@
-"""What every benchmark script shares around its measurements: the
-command-line options `--out` (the results folder) and `--quick`, the machine
-beside each result, the JSON written atomically, and the markdown tables."""
+"""What every benchmark script shares around its measurements: its command
+line (`command_line`: the options `--out` and `--quick`, then `run(args)` and
+`report(results)`), the machine beside each result, the JSON written
+atomically, and the markdown tables."""
 
+import argparse
 import json
 import os
 import pathlib
@@ -50,6 +52,21 @@ def add_output_arguments(parser):
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, to check the script runs"
     )
+
+
+def command_line(doc, arguments, run, report, outputs=True):
+    """A benchmark script's `main`: its options (`arguments(parser)`, then
+    `--out` and `--quick` where it writes `outputs`), `results = run(args)`,
+    which measures and writes the JSON, then `report(results)`, which prints
+    the tables from the results alone. Returns the results."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    arguments(parser)
+    if outputs:
+        add_output_arguments(parser)
+    args = parser.parse_args()
+    results = run(args)
+    report(results)
+    return results
 
 
 def markdown_table(header, rows):

@@ -31,6 +31,16 @@ import statistics
 import subprocess
 import time
 
+import keras
+
+from benchmarks.harness.results import (
+    ROOT,
+    command_line,
+    markdown_table,
+    rerun_command,
+    write_json,
+)
+
 CONFIGS = {  # keras-hub BertBackbone arguments
     "35M": {"num_layers": 6, "hidden_dim": 512, "num_heads": 8},
     "110M": {"num_layers": 12, "hidden_dim": 768, "num_heads": 12},  # BERT-base
@@ -126,28 +136,18 @@ def one_run(config, method, vocabulary):
     }
 
 
-def main():
-    from benchmarks.harness.results import (
-        ROOT,
-        add_output_arguments,
-        markdown_table,
-        rerun_command,
-        write_json,
-    )
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
+
+
+def run(args):
+    if args.child:  # a child process: one (config, method), printed as JSON
         config, method, vocabulary = json.loads(args.child)
         print(json.dumps(one_run(config, method, vocabulary)))
-        return
-    import keras
-
+        raise SystemExit(0)
     configs, vocabulary = (QUICK, 500) if args.quick else (CONFIGS, 30522)
     methods = ("cz_bias", "lora4") if args.quick else METHODS
-    results, rows = {}, []
+    results = {}
     for name, config in configs.items():
         for method in methods:
             child = json.dumps([config, method, vocabulary])
@@ -165,32 +165,40 @@ def main():
             results.setdefault(name, {})[method] = found
             print(name, method, found, flush=True)
         lora = results[name].get("lora4")
-        for method, found in results[name].items():
+        for found in results[name].values():
             if lora is not None:
                 found["peak_train_over_lora4"] = (
                     found["peak_train_mib"] / lora["peak_train_mib"]
                 )
                 found["step_over_lora4"] = found["step_ms"] / lora["step_ms"]
-            rows.append(
-                (
-                    name,
-                    method,
-                    f"{found['parameters']:,}",
-                    f"{found['weights_mib']:.0f}",
-                    f"{found['adapt_growth_mib']:+.1f}",
-                    f"{100 * found['adapt_growth_mib'] / found['weights_mib']:+.1f}%",
-                    f"{found['peak_train_mib']:.0f}",
-                    f"{found.get('peak_train_over_lora4', float('nan')):.3f}",
-                    f"{found['peak_mib']:.0f}",
-                    "-"
-                    if found["saved_for_backward_mib"] is None
-                    else f"{found['saved_for_backward_mib']:.1f}",
-                    f"{found['trainable']:,}",
-                    f"{found['step_ms']:.0f}",
-                    f"{found.get('step_over_lora4', float('nan')):.2f}",
-                )
-            )
     backend = keras.backend.backend()
+    results = {"backend": backend, "batch": [BATCH, TOKENS], "results": results}
+    write_json(pathlib.Path(args.out) / f"adapter_memory_{backend}.json", results)
+    return results
+
+
+def report(results):
+    rows = [
+        (
+            name,
+            method,
+            f"{found['parameters']:,}",
+            f"{found['weights_mib']:.0f}",
+            f"{found['adapt_growth_mib']:+.1f}",
+            f"{100 * found['adapt_growth_mib'] / found['weights_mib']:+.1f}%",
+            f"{found['peak_train_mib']:.0f}",
+            f"{found.get('peak_train_over_lora4', float('nan')):.3f}",
+            f"{found['peak_mib']:.0f}",
+            "-"
+            if found["saved_for_backward_mib"] is None
+            else f"{found['saved_for_backward_mib']:.1f}",
+            f"{found['trainable']:,}",
+            f"{found['step_ms']:.0f}",
+            f"{found.get('step_over_lora4', float('nan')):.2f}",
+        )
+        for name, methods in results["results"].items()
+        for method, found in methods.items()
+    ]
     header = (
         "backbone",
         "method",
@@ -207,11 +215,7 @@ def main():
         "/ LoRA r4",
     )
     print(markdown_table(header, rows))
-    write_json(
-        pathlib.Path(args.out) / f"adapter_memory_{backend}.json",
-        {"backend": backend, "batch": [BATCH, TOKENS], "results": results},
-    )
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -13,13 +13,12 @@ Writes docs/benchmarks/fastfood_forward_<backend>.json.
     KERAS_BACKEND=jax taskset -c 0 python -m benchmarks.speed.fastfood_forward
 """
 
-import argparse
 import pathlib
 
 import keras
 import numpy as np
 
-from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.results import command_line, write_json
 from benchmarks.harness.timing import (
     compile_function,
     interleaved_medians,
@@ -78,37 +77,43 @@ def measure(width, batch, repeats):
     return interleaved_medians(candidates, repeats), difference
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--widths", type=int, nargs="*", default=[1024, 4096])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.widths, args.repeats = [256], 3
     backend = keras.backend.backend()
     found = native.status()
-    print(f"backend {backend}; native kernel: {found['isa'] or found['reason']}")
-    print(f"batch {args.batch}; milliseconds, median of {args.repeats}; x floor")
-    results = {}
+    widths = {}
     for width in args.widths:
         times, difference = measure(width, args.batch, args.repeats)
         floor = times["x * c"]
-        results[str(width)] = {
+        widths[str(width)] = {
             "seconds": times,
             "over_floor": {name: t / floor for name, t in times.items()},
             "native_vs_keras_ops": difference,
         }
+        print(f"width {width} done", flush=True)
+    results = {"batch": args.batch, "native_isa": found["isa"], "widths": widths}
+    write_json(pathlib.Path(args.out) / f"fastfood_forward_{backend}.json", results)
+    return {**results, "backend": backend, "repeats": args.repeats}
+
+
+def report(results):
+    isa = results["native_isa"] or "not built"
+    print(f"backend {results['backend']}; native kernel: {isa}")
+    print(f"batch {results['batch']}; milliseconds, median of {results['repeats']}")
+    for width, found in results["widths"].items():
+        times, over = found["seconds"], found["over_floor"]
         cells = ", ".join(
-            f"{name} {t * 1e3:.3f} ms ({t / floor:.1f}x)" for name, t in times.items()
+            f"{name} {t * 1e3:.3f} ms ({over[name]:.1f}x)" for name, t in times.items()
         )
-        print(f"width {width}: {cells}", flush=True)
-    write_json(
-        pathlib.Path(args.out) / f"fastfood_forward_{backend}.json",
-        {"batch": args.batch, "native_isa": found["isa"], "widths": results},
-    )
+        print(f"width {width}: {cells}")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

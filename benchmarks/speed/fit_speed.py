@@ -21,13 +21,12 @@ FastfoodDense is also timed on the portable `keras.ops` path, each call inside
 Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.fit_speed
 """
 
-import argparse
 import time
 
 import keras
 
 from benchmarks.harness.baselines import dense_fourier_features
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.harness.timing import (
     interleaved_measures,
     random_inputs,
@@ -200,9 +199,10 @@ def plot(results, path):
     plt.close(figure)
 
 
-def report(results, grid):
+def report(results):
+    grid = results["settings_seconds_per_step"]
     rows = []
-    for width, times in results.items():
+    for width, times in results["seconds_per_step"].items():
         floor = times["floor train"]
         for name in [*LAYERS, PORTABLE]:
             if f"{name} train" not in times:
@@ -235,8 +235,7 @@ def report(results, grid):
     )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(parser):
     parser.add_argument(
         "--widths", type=int, nargs="+", default=[256, 1024, 4096, 8192]
     )
@@ -244,34 +243,33 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--settings-width", type=int, default=1024)
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.widths, args.batch, args.repeats, args.settings_width = [64], 32, 1, 64
     backend = keras.backend.backend()
-    results = {}
+    seconds = {}
     for width in args.widths:
         repeats = args.repeats if width < 8192 else max(1, args.repeats - 2)
-        results[str(width)] = time_layers(
+        seconds[str(width)] = time_layers(
             width, args.batch, args.steps, repeats, list(LAYERS)
         )
         print(f"width {width} done", flush=True)
     grid = settings_grid(args.settings_width, args.batch, args.steps, args.repeats)
-    report(results, grid)
+    results = {
+        "batch": args.batch,
+        "steps": args.steps,
+        "seconds_per_step": seconds,
+        "settings_width": args.settings_width,
+        "settings_seconds_per_step": grid,
+    }
     out = f"{args.out}/fit_speed_{backend}"
-    write_json(
-        f"{out}.json",
-        {
-            "batch": args.batch,
-            "steps": args.steps,
-            "seconds_per_step": results,
-            "settings_width": args.settings_width,
-            "settings_seconds_per_step": grid,
-        },
-    )
-    plot(results, f"{out}.png")
+    write_json(f"{out}.json", results)
+    plot(seconds, f"{out}.png")
     print(f"wrote {out}.json and {out}.png")
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -13,13 +13,12 @@ Writes docs/benchmarks/fwht_large_n_torch.json.
     KERAS_BACKEND=torch taskset -c 0 python -m benchmarks.speed.fwht_large_n
 """
 
-import argparse
 import os
 import pathlib
 
 import keras
 
-from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.results import command_line, write_json
 from benchmarks.harness.timing import interleaved_medians, random_inputs
 from keras_crosswise import native
 from keras_crosswise.ops import fwht
@@ -54,33 +53,37 @@ def measure(n, batch, repeats):
     )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--sizes", type=int, nargs="*", default=[16384, 32768, 65536])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.sizes, args.batch, args.repeats = [1024], 8, 2
     if keras.backend.backend() != "torch" or not native.status()["available"]:
         raise SystemExit("run it with KERAS_BACKEND=torch and the native kernel built")
     threshold = os.environ.get("MALLOC_MMAP_THRESHOLD_")
-    results = {}
+    seconds = {}
     for n in args.sizes:
-        times = measure(n, args.batch, args.repeats)
-        results[str(n)] = times
+        seconds[str(n)] = measure(n, args.batch, args.repeats)
+        print(f"n = {n} done", flush=True)
+    name = "fwht_large_n_torch" + ("_mmap_threshold" if threshold else "")
+    results = {"batch": args.batch, "mmap_threshold": threshold, "seconds": seconds}
+    write_json(pathlib.Path(args.out) / f"{name}.json", results)
+    return results
+
+
+def report(results):
+    batch, threshold = results["batch"], results["mmap_threshold"]
+    for n, times in results["seconds"].items():
         floor = times["x * c"]
-        print(f"n = {n}, batch {args.batch} (MALLOC_MMAP_THRESHOLD_={threshold}):")
+        print(f"n = {n}, batch {batch} (MALLOC_MMAP_THRESHOLD_={threshold}):")
         for name, seconds in times.items():
             ratio = seconds / floor
             print(f"  {name:30s} {seconds * 1e3:8.3f} ms  {ratio:5.2f}x x * c")
-    name = "fwht_large_n_torch" + ("_mmap_threshold" if threshold else "")
-    write_json(
-        pathlib.Path(args.out) / f"{name}.json",
-        {"batch": args.batch, "mmap_threshold": threshold, "seconds": results},
-    )
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -19,12 +19,11 @@ Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.fwht_methods
     [--batches 1 32 256 4096] [--quick]
 """
 
-import argparse
 import pathlib
 
 import keras
 
-from benchmarks.harness.results import add_output_arguments, write_json
+from benchmarks.harness.results import command_line, write_json
 from benchmarks.harness.timing import (
     compile_function,
     interleaved_medians,
@@ -73,77 +72,94 @@ def measure(n, batch, repeats, with_native):
     )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--batches", type=int, nargs="*", default=[1, 32, 256, 4096])
     parser.add_argument("--max-log-n", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rule-batch", type=int, default=256)
-    args = parser.parse_args()
+
+
+def keras_ops_methods(times):
+    return {k: v for k, v in times.items() if k not in ("x * c", "native")}
+
+
+def rule_name(n):
+    """The `keras.ops` method `fwht`'s rule picks at n, as `measure` names it."""
+    method, max_factor = resolve_method(n)
+    return kronecker_name(n, max_factor) if max_factor else method
+
+
+def run(args):
     if args.quick:
         args.batches, args.max_log_n, args.repeats = [args.rule_batch], 8, 2
     backend, device = keras.backend.backend(), device_kind()
     found = native.status()
     with_native = found["available"] and device == "cpu"
-    print(f"backend {backend}, device {device}; microseconds, median of {args.repeats}")
-    print(f"native kernel: {found['isa'] if with_native else found['reason']}")
     seconds, fastest_at, rule_ratios, native_ratios = {}, {}, {}, {}
     for batch in args.batches:
-        print(f"\nbatch {batch}")
-        print(
-            f"{'n':>6s}  {'x * c':>9s}  {'native':>9s}  {'rule':>9s}  {'fastest':>9s}  "
-            "rule / fastest  fastest keras.ops method"
-        )
         for log_n in range(4, args.max_log_n + 1):
             n = 2**log_n
             if batch * n > MAX_ELEMENTS:
                 continue
             times = measure(n, batch, args.repeats, with_native)
             seconds[f"{batch}x{n}"] = times
-            methods = {k: v for k, v in times.items() if k not in ("x * c", "native")}
+            methods = keras_ops_methods(times)
             fastest = min(methods, key=methods.get)
-            method, max_factor = resolve_method(n)
-            auto_name = kronecker_name(n, max_factor) if max_factor else method
-            ratio = methods[auto_name] / methods[fastest]
+            rule = methods[rule_name(n)]
             if batch == args.rule_batch:
                 fastest_at[str(n)] = fastest
-                rule_ratios[str(n)] = ratio
-            native_time = times.get("native", float("nan"))
+                rule_ratios[str(n)] = rule / methods[fastest]
             if with_native:
                 native_ratios[f"{batch}x{n}"] = {
-                    "native_over_floor": native_time / times["x * c"],
-                    "rule_over_floor": methods[auto_name] / times["x * c"],
-                    "fastest_keras_ops_over_native": methods[fastest] / native_time,
+                    "native_over_floor": times["native"] / times["x * c"],
+                    "rule_over_floor": rule / times["x * c"],
+                    "fastest_keras_ops_over_native": methods[fastest] / times["native"],
                 }
-            print(
-                f"{n:6d}  {times['x * c'] * 1e6:9.1f}  {native_time * 1e6:9.1f}  "
-                f"{methods[auto_name] * 1e6:9.1f}  "
-                f"{methods[fastest] * 1e6:9.1f}  {ratio:14.2f}  {fastest} "
-                f"({methods[fastest] / times['x * c']:.1f}x x * c; auto: {auto_name})",
-                flush=True,
-            )
-    large = [r for n, r in rule_ratios.items() if int(n) >= 256]
+        print(f"batch {batch} done", flush=True)
+    results = {
+        "device": device,
+        "seconds": seconds,
+        "fastest_at_rule_batch": fastest_at,
+        "rule_over_fastest": rule_ratios,
+        "native": {
+            "isa": found["isa"] if with_native else None,
+            "ratios": native_ratios,
+        },
+    }
+    write_json(
+        pathlib.Path(args.out) / f"fwht_methods_{backend}_{device}.json", results
+    )
+    return {**results, "repeats": args.repeats, "rule_batch": args.rule_batch}
+
+
+def report(results):
+    print(f"backend {keras.backend.backend()}, device {results['device']}; ", end="")
+    print(f"microseconds, median of {results['repeats']}")
+    print(f"native kernel: {results['native']['isa'] or 'not run'}")
+    header = f"{'n':>6s}  {'x * c':>9s}  {'native':>9s}  {'rule':>9s}  {'fastest':>9s}"
+    header += "  rule / fastest  fastest keras.ops method"
+    last_batch = None
+    for key, times in results["seconds"].items():
+        batch, n = map(int, key.split("x"))
+        if batch != last_batch:
+            print(f"\nbatch {batch}\n{header}")
+            last_batch = batch
+        methods = keras_ops_methods(times)
+        fastest, auto_name = min(methods, key=methods.get), rule_name(n)
+        native_time = times.get("native", float("nan"))
+        print(
+            f"{n:6d}  {times['x * c'] * 1e6:9.1f}  {native_time * 1e6:9.1f}  "
+            f"{methods[auto_name] * 1e6:9.1f}  {methods[fastest] * 1e6:9.1f}  "
+            f"{methods[auto_name] / methods[fastest]:14.2f}  {fastest} "
+            f"({methods[fastest] / times['x * c']:.1f}x x * c; auto: {auto_name})"
+        )
+    large = [r for n, r in results["rule_over_fastest"].items() if int(n) >= 256]
     if large:
         print(
-            f"\nrule / fastest at batch {args.rule_batch}, n >= 256: worst "
+            f"\nrule / fastest at batch {results['rule_batch']}, n >= 256: worst "
             f"{max(large):.2f}, median {sorted(large)[len(large) // 2]:.2f}"
         )
-    out = pathlib.Path(args.out)
-    write_json(
-        out / f"fwht_methods_{backend}_{device}.json",
-        {
-            "device": device,
-            "seconds": seconds,
-            "fastest_at_rule_batch": fastest_at,
-            "rule_over_fastest": rule_ratios,
-            "native": {
-                "isa": found["isa"] if with_native else None,
-                "ratios": native_ratios,
-            },
-        },
-    )
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

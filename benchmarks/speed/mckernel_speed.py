@@ -7,13 +7,12 @@ scikit-learn's RBFSampler.transform (NumPy), interleaved, medians.
 Run per backend: KERAS_BACKEND=jax python -m benchmarks.speed.mckernel_speed
 """
 
-import argparse
-
 import keras
 import numpy as np
 from sklearn.kernel_approximation import RBFSampler
 
 from benchmarks.harness.baselines import dense_fourier_features
+from benchmarks.harness.results import command_line
 from benchmarks.harness.timing import (
     compile_function,
     interleaved_medians,
@@ -45,47 +44,53 @@ def time_width(width, batch, repeats):
     return {name: value * 1e3 for name, value in times.items()}
 
 
-def speed_table(widths, batch, repeats):
+def parameter_counts(width):
+    """Dense's parameters and FastfoodDense's trainable ones, `width` to `width`."""
+    dense, fastfood = keras.layers.Dense(width), FastfoodDense(width)
+    dense.build((None, width))
+    fastfood.build((None, width))
+    trainable = sum(int(np.prod(w.shape)) for w in fastfood.trainable_weights)
+    return dense.count_params(), trainable
+
+
+def arguments(parser):
+    parser.add_argument("--widths", type=int, nargs="+", default=[1024, 4096, 16384])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+
+
+def run(args):
+    """Milliseconds per call of each candidate and the parameter counts, per
+    width (printed, not written: docs/benchmarks.md keeps the tables)."""
+    return {
+        "backend": keras.backend.backend(),
+        "batch": args.batch,
+        "milliseconds": {
+            width: time_width(width, args.batch, args.repeats) for width in args.widths
+        },
+        "parameters": {width: parameter_counts(width) for width in args.widths},
+    }
+
+
+def report(results):
+    print(f"backend {results['backend']}, batch {results['batch']}")
     print(
         f"{'d':>6s}{'fwht ms':>10s}{'McKernel ms':>13s}{'Keras dense ms':>16s}"
         f"{'RBFSampler ms':>15s}{'dense/McK':>11s}{'RBF/McK':>9s}"
     )
-    for width in widths:
-        ms = time_width(width, batch, repeats)
+    for width, ms in results["milliseconds"].items():
         print(
             f"{width:6d}{ms['fwht']:10.2f}{ms['mckernel']:13.2f}{ms['dense']:16.2f}"
             f"{ms['rbf']:15.2f}{ms['dense'] / ms['mckernel']:11.1f}"
-            f"{ms['rbf'] / ms['mckernel']:9.1f}",
-            flush=True,
+            f"{ms['rbf'] / ms['mckernel']:9.1f}"
         )
-
-
-def parameter_table(widths):
     print(
         f"\n{'d = units':>10s}{'Dense params':>14s}{'FastfoodDense trainable':>25s}"
         f"{'ratio':>8s}"
     )
-    for width in widths:
-        dense, fastfood = keras.layers.Dense(width), FastfoodDense(width)
-        dense.build((None, width))
-        fastfood.build((None, width))
-        trainable = sum(int(np.prod(w.shape)) for w in fastfood.trainable_weights)
-        print(
-            f"{width:10d}{dense.count_params():14,d}{trainable:25,d}"
-            f"{dense.count_params() / trainable:8.0f}x"
-        )
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--widths", type=int, nargs="+", default=[1024, 4096, 16384])
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    print(f"backend {keras.backend.backend()}, batch {args.batch}")
-    speed_table(args.widths, args.batch, args.repeats)
-    parameter_table(args.widths)
+    for width, (dense, trainable) in results["parameters"].items():
+        print(f"{width:10d}{dense:14,d}{trainable:25,d}{dense / trainable:8.0f}x")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report, outputs=False)

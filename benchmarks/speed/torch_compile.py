@@ -9,13 +9,12 @@ Run: KERAS_BACKEND=torch python -m benchmarks.speed.torch_compile [--quick]
 Writes docs/benchmarks/torch_compile.json.
 """
 
-import argparse
 import pathlib
 import time
 
 import keras
 
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.harness.timing import interleaved_measures
 from benchmarks.speed.fit_speed import (
     LAYERS,
@@ -67,16 +66,16 @@ def report(results):
     print(markdown_table(header, rows))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser):
     parser.add_argument("--widths", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     if keras.backend.backend() != "torch":
-        parser.error("run with KERAS_BACKEND=torch: torch.compile is PyTorch's")
+        raise SystemExit("run with KERAS_BACKEND=torch: torch.compile is PyTorch's")
     names = NAMES
     if args.quick:  # two layers: each compile takes seconds
         args.widths, args.batch, args.steps, args.repeats = [64], 16, 2, 1
@@ -89,8 +88,8 @@ def main():
             width, args.batch, args.steps, args.repeats, names
         )
     write_json(pathlib.Path(args.out) / "torch_compile.json", results)
-    report(results)
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)
