@@ -22,7 +22,6 @@ Writes docs/benchmarks/accuracy.json and accuracy.png.
 Run: KERAS_BACKEND=jax python -m benchmarks.quality.accuracy [--seeds 5] [--quick]
 """
 
-import argparse
 import pathlib
 import time
 
@@ -43,7 +42,7 @@ from benchmarks.harness.baselines import (
     verdict,
     widest_size,
 )
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from keras_crosswise.layers import FastfoodDense
 from keras_crosswise.ops import cz, cz_expand
 
@@ -247,7 +246,7 @@ def trainable_cell(result):
     return "forest"
 
 
-def report(results):
+def models_table(results):
     rows = [
         [
             dataset,
@@ -260,16 +259,19 @@ def report(results):
         for name, r in models.items()
     ]
     header = ["dataset", "model", "trainable params", "test accuracy", "train s"]
-    print(markdown_table(header, rows))
+    return markdown_table(header, rows)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(parser):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--trees", type=int, default=100)
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+DATASETS = ("MNIST-1D", "digits")
+
+
+def run(args):
     search = SEARCH
     if args.quick:
         args.seeds, args.steps, args.trees, search = 1, 20, 5, SEARCH[:1]
@@ -283,33 +285,37 @@ def main():
     results["digits"] = run_dataset("digits", digits, args)
     best = best_smaller_than(results["MNIST-1D"], REFERENCE)
     verdicts = {}
-    for dataset, data in (("MNIST-1D", mnist1d), ("digits", digits)):
+    for dataset, data in zip(DATASETS, (mnist1d, digits), strict=True):
         print(f"== {dataset}: equal-budget baselines", flush=True)
         baselines, pairs = equal_budget_baselines(results[dataset], data, args)
         results[dataset].update(baselines)
         verdicts[dataset] = verdict(results[dataset], baselines, pairs)
-    report(results)
-    header = ["model", "params", "baseline", "params", "points", "call"]
-    for dataset, rows in verdicts.items():
-        print(f"\n{dataset}: ours against equal-budget baselines (call: > one std)")
-        print(markdown_table(header, rows))
-    print(f"\nsmallest FastfoodDense model matching the MLP on MNIST-1D: {smallest}")
-    print(f"most accurate of our models smaller than the MLP: {best}")
     out = pathlib.Path(args.out)
-    write_json(
-        out / "accuracy.json",
-        {
-            "seeds": args.seeds,
-            "steps": args.steps,
-            "smallest_match": smallest,
-            "best_smaller_than_reference": best,
-            "equal_budget_verdicts": verdicts,
-            **results,
-        },
-    )
+    saved = {
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "smallest_match": smallest,
+        "best_smaller_than_reference": best,
+        "equal_budget_verdicts": verdicts,
+        **results,
+    }
+    write_json(out / "accuracy.json", saved)
     plot(results, out / "accuracy.png")
     print(f"wrote {out / 'accuracy.json'} and {out / 'accuracy.png'}")
+    return saved
+
+
+def report(results):
+    print(models_table({dataset: results[dataset] for dataset in DATASETS}))
+    header = ["model", "params", "baseline", "params", "points", "call"]
+    for dataset, rows in results["equal_budget_verdicts"].items():
+        print(f"\n{dataset}: ours against equal-budget baselines (call: > one std)")
+        print(markdown_table(header, rows))
+    smallest = results["smallest_match"]
+    print(f"\nsmallest FastfoodDense model matching the MLP on MNIST-1D: {smallest}")
+    best = results["best_smaller_than_reference"]
+    print(f"most accurate of our models smaller than the MLP: {best}")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -19,7 +19,6 @@ Writes docs/benchmarks/compress.json, compress_<teacher>.png.
 Run: KERAS_BACKEND=jax python -m benchmarks.quality.compress [--seeds 3] [--quick]
 """
 
-import argparse
 import os
 import pathlib
 import statistics
@@ -34,7 +33,7 @@ import keras_crosswise
 from benchmarks.harness import load_digits_split, load_mnist1d
 from benchmarks.harness.baselines import low_rank_pair, widest_within
 from benchmarks.harness.models import parameter_count
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from keras_crosswise._surgery import copy_with_swaps
 from keras_crosswise.compression.distillation import distil as compress_distil
 from keras_crosswise.compression.distillation import outputs_loss
@@ -318,31 +317,35 @@ def plot(name, summary, path):
     plt.close(figure)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--distil-epochs", type=int, default=30)
     parser.add_argument("--teachers", nargs="*", default=list(TEACHERS))
-    args = parser.parse_args()
+
+
+def run(args):
     seeds, distil_epochs = args.seeds, args.distil_epochs
     if args.quick:
         seeds, distil_epochs = 1, 1
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    teachers = {}
     for name in args.teachers:
         runs = [run_seed(name, s, distil_epochs, args.quick) for s in range(seeds)]
         summary = summarise(runs)
-        results[name] = {"summary": summary, "runs": runs}
+        teachers[name] = {"summary": summary, "runs": runs}
         plot(name, summary, out / f"compress_{name}.png")
-        print(f"\n## {name} ({seeds} seeds)\n\n{table(summary)}", flush=True)
-    write_json(
-        out / "compress.json",
-        {"seeds": seeds, "distil_epochs": distil_epochs, "teachers": results},
-    )
+        print(f"{name} done", flush=True)
+    results = {"seeds": seeds, "distil_epochs": distil_epochs, "teachers": teachers}
+    write_json(out / "compress.json", results)
+    return results
+
+
+def report(results):
+    for name, found in results["teachers"].items():
+        print(f"\n## {name} ({results['seeds']} seeds)\n\n{table(found['summary'])}")
 
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -13,7 +13,6 @@ per distillation epoch against the teacher's own `fit` epoch.
 Run: KERAS_BACKEND=jax python -m benchmarks.quality.compress_ablation [--seeds 3]
 """
 
-import argparse
 import time
 
 import keras
@@ -21,7 +20,7 @@ import numpy as np
 
 import keras_crosswise
 from benchmarks.harness import load_digits_split, load_mnist1d
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.quality.compress import TEACHERS as BENCHMARK_TEACHERS
 from benchmarks.quality.compress import mlp, train
 
@@ -91,7 +90,7 @@ def optimizer(settings, steps):
     return keras.optimizers.Adam(rate)
 
 
-def run(teacher, data, settings, epochs, seed, min_params=8192):
+def run_variant(teacher, data, settings, epochs, seed, min_params=8192):
     x_train, x_test, y_train, y_test = data
     options = {key: settings[key] for key in COMPRESS_OPTIONS if key in settings}
     epochs = epochs * settings.get("epoch_factor", 1)
@@ -127,16 +126,16 @@ def teacher_for(name, seed, quick):
     return teacher, data, train(teacher, data, epochs) / epochs
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--teachers", nargs="*", default=list(TEACHERS))
     parser.add_argument(
         "--variants", nargs="*", default=None, help="labels to run (default: all)"
     )
-    args = parser.parse_args()
+
+
+def run(args):
     variants = {
         k: v for k, v in VARIANTS.items() if args.variants is None or k in args.variants
     }
@@ -144,7 +143,7 @@ def main():
         args.seeds, args.epochs = 1, 1
         variants = {k: v for k, v in variants.items() if not k.startswith("  ")}
     min_params = 1024 if args.quick else 8192
-    results = {}
+    teachers = {}
     for name in args.teachers:
         rows = {label: [] for label in variants}
         teacher_scores, teacher_seconds = [], []
@@ -154,12 +153,11 @@ def main():
             teacher_seconds.append(epoch_seconds)
             for label, settings in variants.items():
                 rows[label].append(
-                    run(teacher, data, settings, args.epochs, seed, min_params)
+                    run_variant(teacher, data, settings, args.epochs, seed, min_params)
                 )
-        per_epoch = float(np.mean(teacher_seconds))
-        results[name] = {
+        teachers[name] = {
             "teacher": float(np.mean(teacher_scores)),
-            "teacher_epoch_seconds": per_epoch,
+            "teacher_epoch_seconds": float(np.mean(teacher_seconds)),
             "variants": {
                 label: {
                     "accuracy": float(np.mean([r[0] for r in runs])),
@@ -169,24 +167,29 @@ def main():
                 for label, runs in rows.items()
             },
         }
+        print(f"{name} done", flush=True)
+    results = {"seeds": args.seeds, "epochs": args.epochs, "teachers": teachers}
+    write_json(f"{args.out}/compress_ablation.json", results)
+    return results
+
+
+def report(results):
+    for name, found in results["teachers"].items():
+        per_epoch = found["teacher_epoch_seconds"]
         table = [
             [
                 label,
                 f"{100 * v['accuracy']:.1f} ± {100 * v['accuracy_std']:.1f}",
                 f"{v['epoch_seconds'] / per_epoch:.1f}",
             ]
-            for label, v in results[name]["variants"].items()
+            for label, v in found["variants"].items()
         ]
         print(
-            f"\n## {name}: teacher {100 * results[name]['teacher']:.1f}%, "
-            f"{args.epochs} epochs, {args.seeds} seeds\n"
+            f"\n## {name}: teacher {100 * found['teacher']:.1f}%, "
+            f"{results['epochs']} epochs, {results['seeds']} seeds\n"
         )
         print(markdown_table(["variant", "test accuracy", "epoch / teacher's"], table))
-    write_json(
-        f"{args.out}/compress_ablation.json",
-        {"seeds": args.seeds, "epochs": args.epochs, "teachers": results},
-    )
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -28,7 +28,6 @@ Run: KERAS_BACKEND=jax python -m benchmarks.quality.fine_tuning [--seeds 5] [--q
 finished targets).
 """
 
-import argparse
 import pathlib
 
 import keras
@@ -37,7 +36,7 @@ import numpy as np
 from benchmarks.harness import load_digits_split, load_mnist1d
 from benchmarks.harness.fine_tuning import compile_and_fit, paired_calls, prepare
 from benchmarks.harness.models import trainable_count
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 
 METHODS = (
     "head",
@@ -338,14 +337,14 @@ def plot(results, path):
     figure.savefig(path, dpi=110)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_output_arguments(parser)
+def arguments(parser):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--targets", nargs="*", default=None, help="target names (default: all)"
     )
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.seeds = 1
     results = {"seeds": args.seeds, "learning_rates": LEARNING_RATES, "tasks": {}}
@@ -356,9 +355,9 @@ def main():
         print(f"{name}", flush=True)
         results["tasks"][name] = run_task(task, args)
         write_json(out / "fine_tuning.json", results)  # each task as it ends
-    report(results)
     plot(results, out / "fine_tuning.png")
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

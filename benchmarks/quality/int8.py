@@ -16,7 +16,6 @@ Run: KERAS_BACKEND=tensorflow python -m benchmarks.quality.int8 [--quick]
 Writes docs/benchmarks/int8.json.
 """
 
-import argparse
 import pathlib
 import tempfile
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from benchmarks.harness import load_digits_split, load_mnist1d
 from benchmarks.harness.models import digits_models, mnist1d_models
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.harness.training import fit_and_score
 
 MODELS = {
@@ -160,11 +159,11 @@ def report(results):
     print(markdown_table(header, rows))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser):
     parser.add_argument("--steps", type=int, default=3000)
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.steps = 20
     results = {"steps": args.steps, "tasks": {}}
@@ -180,8 +179,8 @@ def main():
             name: measure(name, factories[name], data, args.steps) for name in names
         }
     write_json(pathlib.Path(args.out) / "int8.json", results)
-    report(results)
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

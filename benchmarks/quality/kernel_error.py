@@ -18,7 +18,6 @@ Run: KERAS_BACKEND=jax .venv/bin/python -m benchmarks.quality.kernel_error [--qu
 (TensorFlow, PyTorch timings: add --seeds 1 --sigma-factors 1 --no-accuracy)
 """
 
-import argparse
 import pathlib
 
 import keras
@@ -27,7 +26,7 @@ from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.linear_model import RidgeClassifier
 
 from benchmarks.harness import load_digits_split, load_mnist1d
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.harness.timing import compile_function, interleaved_medians
 from keras_crosswise.layers import McKernel
 
@@ -171,8 +170,7 @@ def plot(results, path):
     plt.close(figure)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(parser):
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 1024, 4096])
     parser.add_argument(
         "--columns", type=int, nargs="+", default=[256, 1024, 4096, 16384]
@@ -186,66 +184,66 @@ def main():
     parser.add_argument(
         "--no-accuracy", action="store_true", help="skip the classifiers"
     )
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.dims, args.columns, args.seeds, args.points = [8], [16, 64], 1, 50
         args.repeats = 1
     backend = keras.backend.backend()
-    results, rows = {}, []
+    errors = {}
     for data, (x, landmarks) in datasets(args.dims, args.points).items():
-        results[data] = {}
+        errors[data] = {}
         for columns in args.columns:
-            found = measure(
+            errors[data][str(columns)] = measure(
                 x, landmarks, columns, args.seeds, args.repeats, args.sigma_factors
             )
-            results[data][str(columns)] = found
-            reference = found["1.0"]["RBFSampler"]
-            for name in found["1.0"]:
-                rows.append(
-                    [
-                        data,
-                        columns,
-                        name,
-                        *(f"{found[str(f)][name]:.4f}" for f in args.sigma_factors),
-                        f"{found['1.0'][name] / reference:.2f}",
-                        f"{found['seconds'][name] * 1e3:.1f}",
-                    ]
-                )
             print(f"{data}, D {columns} done", flush=True)
-    header = [
-        "data",
-        "D",
-        "method",
-        *(f"error, sigma {f}x" for f in args.sigma_factors),
-        "/ RBFSampler at 1x",
-        f"{backend} ms",
-    ]
-    print(markdown_table(header, rows))
     accuracy = {}
     if not args.no_accuracy:
         accuracy = classification(
             1 if args.quick else 5, 64 if args.quick else 2048, args.quick
         )
+    results = {
+        "points": args.points,
+        "seeds": args.seeds,
+        "errors": errors,
+        "accuracy": accuracy,
+    }
+    out = pathlib.Path(args.out) / f"kernel_error_{backend}"
+    write_json(f"{out}.json", results)
+    plot(errors, f"{out}.png")
+    print(f"wrote {out}.json and {out}.png")
+    return results
+
+
+def report(results):
+    rows, factors = [], None
+    for data, by_columns in results["errors"].items():
+        for columns, found in by_columns.items():
+            factors = [f for f in found if f != "seconds"]
+            reference = found["1.0"]["RBFSampler"]
+            rows += [
+                [
+                    data,
+                    columns,
+                    name,
+                    *(f"{found[f][name]:.4f}" for f in factors),
+                    f"{found['1.0'][name] / reference:.2f}",
+                    f"{found['seconds'][name] * 1e3:.1f}",
+                ]
+                for name in found["1.0"]
+            ]
+    header = ["data", "D", "method", *(f"error, sigma {f}x" for f in factors or ())]
+    header += ["/ RBFSampler at 1x", f"{keras.backend.backend()} ms"]
+    print(markdown_table(header, rows))
     accuracy_rows = [
         [task, name, f"{r['mean']:.4f} ± {r['std']:.4f}"]
-        for task, by_name in accuracy.items()
+        for task, by_name in results["accuracy"].items()
         for name, r in by_name.items()
     ]
     print(markdown_table(["task", "features", "test accuracy"], accuracy_rows))
-    out = pathlib.Path(args.out) / f"kernel_error_{backend}"
-    write_json(
-        f"{out}.json",
-        {
-            "points": args.points,
-            "seeds": args.seeds,
-            "errors": results,
-            "accuracy": accuracy,
-        },
-    )
-    plot(results, f"{out}.png")
-    print(f"wrote {out}.json and {out}.png")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -10,13 +10,12 @@ Writes docs/benchmarks/laplacian_error.json.
 Run: KERAS_BACKEND=jax .venv/bin/python -m benchmarks.quality.laplacian_error [--quick]
 """
 
-import argparse
 import pathlib
 
 import keras
 import numpy as np
 
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from keras_crosswise.layers import McKernel, RandomFourierFeatures
 
 
@@ -37,13 +36,13 @@ NAMES = (
 )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(parser):
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--columns", type=int, nargs="+", default=[256, 2048, 8192])
     parser.add_argument("--seeds", type=int, default=3)
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     points = 500
     if args.quick:
         args.dim, args.columns, args.seeds, points = 8, [16, 64], 1, 40
@@ -51,27 +50,34 @@ def main():
     l1 = np.abs(x[:, None] - x[None]).sum(-1)
     sigma = float(np.median(l1[np.triu_indices(points, 1)]))
     exact = np.exp(-l1 / sigma)
-    results, rows = {}, []
+    errors = {}
     for columns in args.columns:
-        results[str(columns)] = {}
+        errors[str(columns)] = {}
         for name in NAMES:
-            errors = []
+            found = []
             for seed in range(args.seeds):
                 layer, factor = features(name, columns, sigma, seed)
                 z = keras.ops.convert_to_numpy(layer(x.astype("float32")))
                 z = z.astype("float64") * factor
-                errors.append(np.linalg.norm(z @ z.T - exact) / np.linalg.norm(exact))
-            results[str(columns)][name] = float(np.mean(errors))
-        dense = results[str(columns)]["RandomFourierFeatures (dense)"]
+                found.append(np.linalg.norm(z @ z.T - exact) / np.linalg.norm(exact))
+            errors[str(columns)][name] = float(np.mean(found))
+    results = {"dim": args.dim, "points": points, "errors": errors}
+    out = pathlib.Path(args.out) / "laplacian_error.json"
+    write_json(out, results)
+    print(f"wrote {out}")
+    return results
+
+
+def report(results):
+    rows = []
+    for columns, by_name in results["errors"].items():
+        dense = by_name["RandomFourierFeatures (dense)"]
         rows += [
             [columns, name, f"{error:.4f}", f"{error / dense:.2f}"]
-            for name, error in results[str(columns)].items()
+            for name, error in by_name.items()
         ]
     print(markdown_table(["D", "features", "relative Gram error", "/ dense"], rows))
-    out = pathlib.Path(args.out) / "laplacian_error.json"
-    write_json(out, {"dim": args.dim, "points": points, "errors": results})
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)

@@ -23,7 +23,6 @@ Writes docs/benchmarks/wide_tasks_<backend>.json and .png.
 Run: KERAS_BACKEND=jax python -m benchmarks.quality.wide_tasks [--seeds 5] [--quick]
 """
 
-import argparse
 import dataclasses
 import json
 import math
@@ -39,7 +38,7 @@ from benchmarks.harness import (
     trainable_count,
 )
 from benchmarks.harness.baselines import low_rank_pair, verdict, widest_size
-from benchmarks.harness.results import add_output_arguments, markdown_table, write_json
+from benchmarks.harness.results import command_line, markdown_table, write_json
 from benchmarks.harness.timing import interleaved_medians
 from keras_crosswise.initializers import DiagonalVarianceScaling
 from keras_crosswise.layers import CZDense, FastfoodDense, McKernel
@@ -330,22 +329,22 @@ def plot(all_results, path):
     plt.close(figure)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(parser):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--tasks",
         nargs="*",
         help="task names (default: all); the others stay as the JSON has them",
     )
-    add_output_arguments(parser)
-    args = parser.parse_args()
+
+
+def run(args):
     if args.quick:
         args.seeds = 1
     known = tasks()
     unknown = sorted(set(args.tasks or ()) - set(known))
     if unknown:
-        parser.error(f"unknown task(s) {unknown}; known: {sorted(known)}")
+        raise SystemExit(f"--tasks: unknown task(s) {unknown}; known: {sorted(known)}")
     chosen = {k: v for k, v in known.items() if not args.tasks or k in args.tasks}
     all_results, verdicts, timings = {}, {}, {}
     for name, task in chosen.items():
@@ -353,13 +352,27 @@ def main():
         all_results[name] = results
         verdicts[name] = verdict(results, results, pairs, metric="r2")
         timings[name] = ratio_rows(results, pairs)
-    for name in chosen:
+    out = pathlib.Path(args.out)
+    stem = f"wide_tasks_{keras.backend.backend()}"
+    saved = {"verdicts": verdicts, "time_ratios": timings, "tasks": all_results}
+    if args.tasks and (out / f"{stem}.json").exists():
+        # Re-measured tasks replace theirs; the file keeps the others.
+        earlier = json.loads((out / f"{stem}.json").read_text())
+        saved = {key: {**earlier[key], **value} for key, value in saved.items()}
+    results = {"seeds": args.seeds, **saved}
+    write_json(out / f"{stem}.json", results)
+    plot(saved["tasks"], out / f"{stem}.png")
+    print(f"wrote {out / stem}.json and .png")
+    return {**results, "measured": list(chosen)}
+
+
+def report(results):
+    for name in results["measured"]:
         print(f"\n{name}: ours against the best of each family within its budget")
         header = ["model", "params", "baseline", "params", "R^2 points", "call"]
-        print(markdown_table(header, verdicts[name]))
-        print(
-            markdown_table(["model", "baseline", "train x", "infer x"], timings[name])
-        )
+        print(markdown_table(header, results["verdicts"][name]))
+        header = ["model", "baseline", "train x", "infer x"]
+        print(markdown_table(header, results["time_ratios"][name]))
         rows = [
             [
                 label,
@@ -369,23 +382,12 @@ def main():
                 f"{r['inference_ms']:.2f}",
             ]
             for label, r in sorted(
-                all_results[name].items(), key=lambda item: item[1]["trainable"]
+                results["tasks"][name].items(), key=lambda item: item[1]["trainable"]
             )
         ]
         header = ["model", "trainable", "test R^2", "train s", "infer ms"]
         print(markdown_table(header, rows))
-    out = pathlib.Path(args.out)
-    stem = f"wide_tasks_{keras.backend.backend()}"
-    saved = {"verdicts": verdicts, "time_ratios": timings, "tasks": all_results}
-    if args.tasks and (out / f"{stem}.json").exists():
-        # Re-measured tasks replace theirs; the file keeps the others.
-        earlier = json.loads((out / f"{stem}.json").read_text())
-        saved = {key: {**earlier[key], **value} for key, value in saved.items()}
-        all_results = saved["tasks"]
-    write_json(out / f"{stem}.json", {"seeds": args.seeds, **saved})
-    plot(all_results, out / f"{stem}.png")
-    print(f"wrote {out / stem}.json and .png")
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, arguments, run, report)
