@@ -24,10 +24,17 @@ measured side by side (interleaved medians). Writes
 docs/benchmarks/compress_minilm.json (`fine_tuning_minilm.py` copies it under
 its `"compress"` key).
 
+`--recipe gentle` distils every student (and starts the two of `compress`) as
+a pretrained encoder may need: Adam at 1e-4 instead of 3e-3, and `compress`'s
+replacements projected from the teacher's kernels (`init="projection"`)
+instead of fresh; it writes docs/benchmarks/compress_minilm_gentle.json.
+
 Needs what `fine_tuning_minilm.py` needs (requirements/benchmarks-text.txt,
 Debian's wordnet-base). Run on one core, in the background:
 
     KERAS_BACKEND=jax taskset -c 1 python -m benchmarks.studies.compress_minilm
+    KERAS_BACKEND=jax taskset -c 1 python -m benchmarks.studies.compress_minilm \\
+        --recipe gentle
     python -m benchmarks.studies.compress_minilm --fast --out /tmp/x  # tiny BERT
 """
 
@@ -57,6 +64,11 @@ STRUCTURES = ("cz", "fastfood")
 DATA = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data"
 FAST = {"texts": 64, "epochs": 1, "held_out": 16, "train": 4, "seeds": 2}
 FAST["structures"] = ("cz",)
+# name -> (learning rate (None: compress's default, Adam at 3e-3), init, file)
+RECIPES = {
+    "default": (None, "fresh", NAME),
+    "gentle": (1e-4, "projection", "compress_minilm_gentle.json"),
+}
 
 
 def is_feedforward(layer):
@@ -141,7 +153,12 @@ def within(budget, count, high):
     return max((s for s in range(1, high + 1) if count(s) <= budget), default=1)
 
 
-def distilled(teacher, student, tokens, epochs):
+def optimizer_for(learning_rate):
+    """`compress`'s optimizer: Adam, at `learning_rate` (None: its default)."""
+    return None if learning_rate is None else keras.optimizers.Adam(learning_rate)
+
+
+def distilled(teacher, student, tokens, epochs, learning_rate=None):
     """`compress`'s last stage with the settings the compress rows use."""
     distil(
         teacher,
@@ -150,7 +167,7 @@ def distilled(teacher, student, tokens, epochs):
         epochs=epochs,
         label_loss=None,
         data=(tokens, None, BATCH),
-        optimizer=None,  # compress's default, Adam at 3e-3
+        optimizer=optimizer_for(learning_rate),
         verbose=0,
     )
     teacher.trainable = True  # the Distiller freezes the teacher
@@ -213,7 +230,9 @@ def main():
     parser.add_argument("--fast", action="store_true", help="tiny BERT, samples")
     parser.add_argument("--texts", type=int, default=3072, help="distillation texts")
     parser.add_argument("--epochs", type=int, default=2, help="distillation epochs")
+    parser.add_argument("--recipe", choices=tuple(RECIPES), default="default")
     args = parser.parse_args()
+    learning_rate, init, name = RECIPES[args.recipe]
     fast = FAST if args.fast else {}
     texts_count = fast.get("texts", args.texts)
     epochs = fast.get("epochs", args.epochs)
@@ -251,6 +270,8 @@ def main():
             epochs=epochs,
             batch_size=BATCH,
             temperature=None,
+            optimizer=optimizer_for(learning_rate),
+            init=init,
             seed=0,
             verbose=0,
         )
@@ -281,7 +302,7 @@ def main():
             start = time.perf_counter()
             student = copy_with_swaps(teacher, swaps)
             layers = list(swaps.values())
-            distilled(teacher, student, tokens, epochs)
+            distilled(teacher, student, tokens, epochs, learning_rate)
             students[label] = (
                 student,
                 replaced_params(layers),
@@ -305,6 +326,9 @@ def main():
             "distillation_texts": len(distil_texts),
             "held_out_texts": len(held_texts),
             "epochs": epochs,
+            "recipe": args.recipe,
+            "learning_rate": learning_rate or 3e-3,
+            "compress_init": init,
             "probe": f"WordNet, {train} a class, {len(seeds)} seeds",
         },
         "teacher": {
@@ -321,7 +345,7 @@ def main():
             "distil_seconds": round(seconds, 1),
         }
         print(label, json.dumps(results["students"][label]), flush=True)
-    print("wrote", write_json(pathlib.Path(args.out) / NAME, results))
+    print("wrote", write_json(pathlib.Path(args.out) / name, results))
 
 
 if __name__ == "__main__":
