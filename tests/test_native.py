@@ -312,11 +312,11 @@ def test_tensorflow_fit_runs_the_op_and_exports_without_it(rng, tmp_path, monkey
     from keras_crosswise.native import _tensorflow
 
     traced = []
-    kernel = _tensorflow.fwht
+    native_fwht = _tensorflow.fwht
 
-    def spy(v, scale):  # called while a graph traces (or eagerly)
+    def spy(v, factor):  # called while a graph traces (or eagerly)
         traced.append(tf.executing_eagerly())
-        return kernel(v, scale)
+        return native_fwht(v, factor)
 
     monkeypatch.setattr(_tensorflow, "fwht", spy)
     x = rng.standard_normal((32, 40)).astype("float32")

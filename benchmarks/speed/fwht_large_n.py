@@ -29,14 +29,14 @@ def measure(n, batch, repeats):
 
     from keras_crosswise.native import _torch
 
-    kernel = native.core().library.crosswise_fwht_f32
+    native_fwht = native.core().library.crosswise_fwht_f32
     x = torch.as_tensor(random_inputs((batch, n)))
     c = torch.as_tensor(random_inputs((n,), seed=1))
     out, inplace = torch.empty_like(x), x.clone()
     rows = x.numel() // n
 
     def into(target, source):
-        return lambda: kernel(source.data_ptr(), target.data_ptr(), rows, n, 1.0)
+        return lambda: native_fwht(source.data_ptr(), target.data_ptr(), rows, n, 1.0)
 
     assert _torch.runs_directly(x)  # `fwht` below is the kernel's eager path
     return interleaved_medians(

@@ -11,8 +11,8 @@ row by row: the op keeps only its inputs for the backward)."""
 import torch
 
 _op = _fastfood_op = None
-_kernels = {}
-_fastfood_kernels = {}  # dtype -> (forward, backward)
+_steps = {}  # dtype -> crosswise_fastfood_step
+_fastfood_calls = {}  # dtype -> (forward, backward)
 
 
 def op():
@@ -27,7 +27,7 @@ def run(x, factor, diagonal=None, permutation=None):
     `(blocks, n)`, serve row r by their row r % blocks; `None` for none.
     Every size and index is checked before the kernel reads memory: a
     ValueError, never a read outside a tensor."""
-    step = _kernels.get(x.dtype)
+    step = _steps.get(x.dtype)
     if step is None:
         raise ValueError(
             f"keras_crosswise::fwht takes float32 or float64; got {x.dtype}."
@@ -105,7 +105,7 @@ def runs_directly(x, *tables):
     return all(
         isinstance(tensor, torch.Tensor)
         and tensor.dtype is x.dtype
-        and tensor.dtype in _kernels
+        and tensor.dtype in _steps
         and tensor.device.type == "cpu"
         and not (grad and tensor.requires_grad)
         for tensor in (x, *tables)
@@ -124,12 +124,12 @@ def fastfood_step(*tensors):
 
 
 def _fastfood_sizes(x, signs, permutation, gaussian, scale, bias):
-    """`(kernels, rows, d, n, blocks, outputs)` of a fused Fastfood call,
+    """`(calls, rows, d, n, blocks, outputs)` of a fused Fastfood call,
     every size checked before the kernel reads memory (a ValueError naming
     the argument); the tensors must be contiguous CPU tensors of x's dtype
     (int32 for the permutation), as `fastfood_run` makes them."""
-    kernels = _fastfood_kernels.get(x.dtype)
-    if kernels is None:
+    calls = _fastfood_calls.get(x.dtype)
+    if calls is None:
         raise ValueError(
             f"keras_crosswise::fastfood takes float32 or float64; got {x.dtype}."
         )
@@ -157,7 +157,7 @@ def _fastfood_sizes(x, signs, permutation, gaussian, scale, bias):
             f"{tuple(x.shape)}) must be in 1..n = {n}, and `scale`'s length "
             f"({outputs}) in {(blocks - 1) * n + 1}..{blocks * n}."
         )
-    return kernels, x.numel() // d, d, n, blocks, outputs
+    return calls, x.numel() // d, d, n, blocks, outputs
 
 
 def _ready(dtype, *tensors):
@@ -208,11 +208,11 @@ def _call(direction, x, second, tables, results):
     x's dtype (the permutation int32)."""
     signs, permutation, gaussian, scale, *bias = tables
     sizes = _fastfood_sizes(x, signs, permutation, gaussian, scale, *(bias or [scale]))
-    kernels, rows, d, n, blocks, outputs = sizes
+    calls, rows, d, n, blocks, outputs = sizes
     signs, gaussian, scale, *bias = _ready(x.dtype, signs, gaussian, scale, *bias)
     (permutation,) = _ready(torch.int32, permutation)
     pointers = [t.data_ptr() for t in (signs, permutation, gaussian, scale, *bias)]
-    status = kernels[direction](
+    status = calls[direction](
         x.data_ptr(), second.data_ptr(), rows, d, n, blocks, outputs,
         *pointers, *(t.data_ptr() for t in results),
     )  # fmt: skip
@@ -229,17 +229,17 @@ def fastfood(x, signs, permutation, gaussian, scale, bias):
 
 def register(library):
     """Define `keras_crosswise::fwht` and `keras_crosswise::fastfood` on the
-    library's kernels (once)."""
+    library's functions (once)."""
     global _op
     if _op is not None:
         return _op
-    _kernels.update(
+    _steps.update(
         {
             torch.float32: library.crosswise_fastfood_step_f32,
             torch.float64: library.crosswise_fastfood_step_f64,
         }
     )
-    _fastfood_kernels.update(
+    _fastfood_calls.update(
         {
             torch.float32: (
                 library.crosswise_fastfood_forward_f32,
