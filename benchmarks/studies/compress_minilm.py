@@ -52,7 +52,11 @@ from benchmarks.harness.models import parameter_count
 from benchmarks.harness.results import RESULTS_DIR, write_json
 from benchmarks.harness.timing import interleaved_medians
 from keras_crosswise._surgery import copy_with_swaps
-from keras_crosswise.compression.distillation import distil, outputs_loss
+from keras_crosswise.compression.distillation import (
+    DEFAULT_LEARNING_RATE,
+    distil,
+    outputs_loss,
+)
 from keras_crosswise.compression.structures import fresh_layer
 
 NAME = "compress_minilm.json"
@@ -327,7 +331,7 @@ def main():
             "held_out_texts": len(held_texts),
             "epochs": epochs,
             "recipe": args.recipe,
-            "learning_rate": learning_rate or 3e-3,
+            "learning_rate": learning_rate or DEFAULT_LEARNING_RATE,
             "compress_init": init,
             "probe": f"WordNet, {train} a class, {len(seeds)} seeds",
         },
