@@ -15,7 +15,7 @@ from tiny_bert import sample_words, write_tiny_bert
 
 from benchmarks.harness import english, minilm
 
-from script_runner import run_script
+from script_runner import BACKEND, ROOT, run_python, run_script
 
 DATA = pathlib.Path(__file__).parent / "data"
 
@@ -228,6 +228,28 @@ def test_the_study_runs_fast(tmp_path):
     )
     assert "| ia3 | 128 |" in report
     assert (tmp_path / "fine_tuning_minilm.png").stat().st_size > 10_000  # the plot
+
+
+@pytest.mark.backend_independent
+def test_the_study_runs_the_methods_named(tmp_path):
+    # Two processes share the study's work by naming methods: one runs
+    # only what it names, the two reference rows included, and no curve.
+    run_script(
+        "benchmarks/studies/fine_tuning_minilm.py",
+        *("--fast", "--out", tmp_path, "--tasks", "wordnet", "--methods", "head"),
+    )
+    results = json.loads((tmp_path / "fine_tuning_minilm.json").read_text())
+    assert set(results["targets"]) == {"wordnet"}
+    wordnet = results["targets"]["wordnet"]
+    assert set(wordnet["methods"]) == {"head"}
+    assert wordnet["tfidf"] == wordnet["random_init_full"] == []
+    wrong = run_python(
+        ["-m", "benchmarks.studies.fine_tuning_minilm", "--methods", "loRA8"],
+        BACKEND,
+        cwd=ROOT,
+    )
+    assert wrong.returncode == 2
+    assert "--methods: invalid choice: 'loRA8'" in wrong.stderr
 
 
 @pytest.fixture(scope="module")

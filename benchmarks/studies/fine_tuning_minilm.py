@@ -38,6 +38,8 @@ Results accumulate in docs/benchmarks/fine_tuning_minilm.json, written
 atomically after every run: an interrupted run resumes where it stopped.
 
     KERAS_BACKEND=jax taskset -c 1 python -m benchmarks.studies.fine_tuning_minilm
+    KERAS_BACKEND=jax taskset -c 0 python -m benchmarks.studies.fine_tuning_minilm \\
+        --tasks fortunes --methods vera full  # a second process shares the work
     KERAS_BACKEND=jax python -m benchmarks.studies.fine_tuning_minilm --memory
     KERAS_BACKEND=jax python -m benchmarks.studies.fine_tuning_minilm \\
         --one wordnet ia3 3  # one run again
@@ -437,7 +439,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--fast", action="store_true", help="tiny BERT, samples")
     parser.add_argument("--memory", action="store_true", help="peak memory per method")
-    parser.add_argument("--methods", nargs="+", help="only these methods")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=("tfidf", "random_init_full", *METHODS),
+        help="only these methods (the two reference rows run only when named)",
+    )
     parser.add_argument("--no-curve", action="store_true", help="skip the curve")
     parser.add_argument(
         "--tasks", nargs="+", choices=tuple(TASKS), help="only these tasks"
@@ -494,18 +501,22 @@ def main():
     def save():
         write(path, state)
 
-    methods = args.methods or (FAST["methods"] if args.fast else METHODS)
+    methods = args.methods or (
+        "tfidf",
+        "random_init_full",
+        *(FAST["methods"] if args.fast else METHODS),
+    )
     seeds = range(1 if args.fast else args.seeds)
     # Every method's rate and seed 0 on every task first, then the other
     # seeds: an interrupted study has compared every method once.
     tasks = args.tasks or tuple(TASKS)
     for rounds in (range(1), seeds):
         for task in tasks:
-            for method in ("tfidf", "random_init_full", *methods):
+            for method in methods:
                 run_cell(study, state["runs"], save, task, method, train, rounds)
     if not (args.fast or args.no_curve or CURVE["task"] not in tasks):
         for k in CURVE["train"]:
-            for method in CURVE["methods"]:
+            for method in (m for m in CURVE["methods"] if m in methods):
                 run_cell(
                     study,
                     state["runs"],
