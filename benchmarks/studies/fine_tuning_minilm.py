@@ -70,6 +70,7 @@ from keras_crosswise._files import write_atomically
 OURS = ("cz", "cz_bias", "ia3", "fastfood")
 METHODS = ("head", "ia3", "lora8", "full", "bitfit", "cz_bias", "fastfood", "lora1")
 METHODS += ("vera", "lora4", "cz")  # the drop order, last first
+REFERENCES = ("tfidf", "random_init_full")  # the rows without pretraining
 RATES = {
     "full": (3e-5, 1e-4, 3e-4),
     "random_init_full": (1e-4, 3e-4, 1e-3),
@@ -442,7 +443,7 @@ def main():
     parser.add_argument(
         "--methods",
         nargs="+",
-        choices=("tfidf", "random_init_full", *METHODS),
+        choices=(*REFERENCES, *METHODS),
         help="only these methods (the two reference rows run only when named)",
     )
     parser.add_argument("--no-curve", action="store_true", help="skip the curve")
@@ -502,8 +503,7 @@ def main():
         write(path, state)
 
     methods = args.methods or (
-        "tfidf",
-        "random_init_full",
+        *REFERENCES,
         *(FAST["methods"] if args.fast else METHODS),
     )
     seeds = range(1 if args.fast else args.seeds)
