@@ -449,3 +449,44 @@ def test_memory_measures_each_method_once_while_the_other_task_writes(
     fine_tuning_minilm.measure_memory(args, tmp_path / "x.json", state)
     assert measured == ["ia3"]
     assert state["peak_mib"]["wordnet"] == {"head": 1000.0, "ia3": 1234.0}
+
+
+@pytest.mark.backend_independent
+def test_the_report_puts_the_curve_beside_the_main_size(tmp_path, capsys):
+    from benchmarks.studies import fine_tuning_minilm as study
+
+    head = {"trainable": 0, "step_ms": None, "peak_mib": None}
+    results = {
+        "targets": {
+            "wordnet": {
+                "classes": 3,
+                "train_per_class": 32,
+                "tfidf": [0.4],
+                "random_init_full": [],
+                "methods": {
+                    "head": {**head, "accuracy": [0.7, 0.8]},
+                    "bitfit": {**head, "trainable": 9, "accuracy": [0.75]},
+                },
+            }
+        },
+        # Only the curve's methods, by size; a size not run is left blank.
+        "curve": {
+            "wordnet": {
+                "128": {"head": [0.9]},
+                "8": {"head": [0.5, 0.6], "full": [0.25, 0.35, 0.45]},
+            }
+        },
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    study.report(path)
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("## wordnet: the curve, test accuracy (%) by texts a class")
+    assert lines[start + 2 : start + 6] == [
+        "| method | 8 | 32 | 128 |",
+        "| --- | --- | --- | --- |",
+        "| head | 55.0 ± 5.0 | 75.0 ± 5.0 | 90.0 (1 seed) |",
+        "| full | 35.0 ± 8.2 |  |  |",
+    ]
+    study.plot(results, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 10_000

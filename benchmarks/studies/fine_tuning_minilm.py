@@ -378,22 +378,49 @@ def report(path):
             )
         header = ["method", "trainable", "test accuracy (%)", "step ms", "peak MiB"]
         print(markdown_table(header, rows))
+    for task, by_method in curve_rows(results).items():
+        print(f"\n## {task}: the curve, test accuracy (%) by texts a class\n")
+        sizes = sorted({k for row in by_method.values() for k in row})
+        rows = [
+            [method, *(percent(row.get(k, [])) for k in sizes)]
+            for method, row in by_method.items()
+        ]
+        print(markdown_table(["method", *map(str, sizes)], rows))
+
+
+def curve_rows(results):
+    """`{task: {method: {k: [accuracy, ...]}}}` for the curve's methods, the
+    main train size (`targets`) beside the curve's."""
+    rows = {}
+    for task, sizes in results["curve"].items():
+        target = results["targets"].get(task, {"methods": {}})
+        methods = {m for accuracies in sizes.values() for m in accuracies}
+        rows[task] = {
+            method: {int(k): sizes[k][method] for k in sizes if method in sizes[k]}
+            for method in CURVE["methods"]
+            if method in methods
+        }
+        for method, row in rows[task].items():
+            if method in target["methods"]:
+                row[target["train_per_class"]] = target["methods"][method]["accuracy"]
+    return rows
 
 
 def plot(results, path):
     """Test accuracy against trainable weights (besides the head), per task:
     mean and spread over the seeds so far; TF-IDF and the random
-    initialisation as lines; `head` (0 trainable) drawn at 1."""
+    initialisation as lines; `head` (0 trainable) drawn at 1. Then, per task
+    with a curve, accuracy against training texts a class."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(results["targets"])
-    figure, axes = plt.subplots(
-        1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False
-    )
-    for axis, task in zip(axes[0], tasks, strict=True):
+    curves = curve_rows(results)
+    panels = len(tasks) + len(curves)
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8), squeeze=False)
+    for axis, task in zip(axes[0][: len(tasks)], tasks, strict=True):
         target = results["targets"][task]
         for method, m in target["methods"].items():
             accuracy = 100 * np.array(m["accuracy"])
@@ -421,6 +448,24 @@ def plot(results, path):
         axis.set_xlabel("trainable weights besides the head (head: 1)")
         if target["methods"]:
             axis.legend(fontsize=6, loc="lower right", title="method (seeds)")
+    for axis, (task, by_method) in zip(
+        axes[0][len(tasks) :], curves.items(), strict=True
+    ):
+        for method, row in by_method.items():
+            sizes = sorted(row)
+            accuracy = [100 * np.array(row[k]) for k in sizes]
+            axis.errorbar(
+                sizes,
+                [a.mean() for a in accuracy],
+                yerr=[a.std() for a in accuracy],
+                marker="o",
+                capsize=2,
+                label=method,
+            )
+        axis.set_xscale("log", base=2)
+        axis.set_title(f"{task}: accuracy by texts a class", fontsize=9)
+        axis.set_xlabel("training texts a class")
+        axis.legend(fontsize=6, loc="lower right", title="method")
     axes[0][0].set_ylabel("test accuracy (%)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
