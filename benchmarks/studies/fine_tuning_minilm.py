@@ -422,7 +422,7 @@ def plot(results, path):
     figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8), squeeze=False)
     for axis, task in zip(axes[0][: len(tasks)], tasks, strict=True):
         target = results["targets"][task]
-        for method, m in target["methods"].items():
+        for index, (method, m) in enumerate(target["methods"].items()):
             accuracy = 100 * np.array(m["accuracy"])
             marker = (
                 "o" if method in OURS else "s" if method.startswith("lora") else "^"
@@ -432,6 +432,7 @@ def plot(results, path):
                 accuracy.mean(),
                 yerr=accuracy.std(),
                 fmt=marker,
+                color=plt.cm.tab20(index % 20),  # 11 methods: the default cycles 10
                 label=f"{method} ({len(accuracy)})",
             )
         for name, style in (("tfidf", ":"), ("random_init_full", "--")):
@@ -463,6 +464,8 @@ def plot(results, path):
                 label=method,
             )
         axis.set_xscale("log", base=2)
+        sizes = sorted({k for row in by_method.values() for k in row})
+        axis.set_xticks(sizes, [str(k) for k in sizes])
         axis.set_title(f"{task}: accuracy by texts a class", fontsize=9)
         axis.set_xlabel("training texts a class")
         axis.legend(fontsize=6, loc="lower right", title="method")
