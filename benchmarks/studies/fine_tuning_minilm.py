@@ -380,7 +380,7 @@ def report(path):
         print(markdown_table(header, rows))
     for task, by_method in curve_rows(results).items():
         print(f"\n## {task}: the curve, test accuracy (%) by texts a class\n")
-        sizes = sorted({k for row in by_method.values() for k in row})
+        sizes = curve_sizes(by_method)
         rows = [
             [method, *(percent(row.get(k, [])) for k in sizes)]
             for method, row in by_method.items()
@@ -404,6 +404,11 @@ def curve_rows(results):
             if method in target["methods"]:
                 row[target["train_per_class"]] = target["methods"][method]["accuracy"]
     return rows
+
+
+def curve_sizes(by_method):
+    """Every train size of a task's curve (`curve_rows`), in order."""
+    return sorted({k for row in by_method.values() for k in row})
 
 
 def plot(results, path):
@@ -464,8 +469,8 @@ def plot(results, path):
                 label=method,
             )
         axis.set_xscale("log", base=2)
-        sizes = sorted({k for row in by_method.values() for k in row})
-        axis.set_xticks(sizes, [str(k) for k in sizes])
+        ticks = curve_sizes(by_method)
+        axis.set_xticks(ticks, [str(k) for k in ticks])
         axis.set_title(f"{task}: accuracy by texts a class", fontsize=9)
         axis.set_xlabel("training texts a class")
         axis.legend(fontsize=6, loc="lower right", title="method")
